@@ -1,0 +1,90 @@
+// PassthruClient: runs Passthru requests asynchronously and routes their answers.
+#pragma once
+
+#include <passthru/call_context.hpp>
+#include <passthru/export.hpp>
+#include <passthru/log.hpp>
+#include <passthru/outcome.hpp>
+#include <passthru/step_config.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace passthru {
+inline namespace v0 {
+
+namespace detail {
+class TransferEngine;
+class ThreadDriver;
+}  // namespace detail
+
+/// Called exactly once per accepted request, on the client's driver thread.
+/// Must not block; an exception it throws is caught and logged.
+using OutcomeCallback = std::function<void(Outcome)>;
+
+/// Client-wide settings, with their defaults.
+struct ClientOptions {
+  /// Receives log lines. Empty: lines go to standard error.
+  LogSink log_sink;
+  /// Lines below this level are dropped. The default, warn, logs only requests
+  /// routed to on-error or on-timeout and internal faults.
+  LogLevel log_level = LogLevel::warn;
+  /// Offset used when stamping CurrentTime. Empty: the process's local time zone.
+  std::optional<std::chrono::minutes> utc_offset;
+  /// User-Agent header. Empty: "passthru/<version>".
+  std::string user_agent;
+};
+
+/// Names one request; cheap to copy, and safe to use after the request has
+/// completed or the client is gone (cancel() then does nothing).
+class PASSTHRU_API RequestHandle {
+ public:
+  RequestHandle() = default;
+
+  /// The request's id, also found in its Outcome. 0 for an empty handle.
+  std::uint64_t id() const noexcept { return id_; }
+
+  /// Asks for cancellation and returns at once. If the request has not
+  /// completed yet, its callback receives Route::cancelled (exactly once, as
+  /// always); otherwise nothing happens. Safe from any thread.
+  void cancel() const noexcept;
+
+ private:
+  friend class PassthruClient;
+  RequestHandle(std::uint64_t id, std::weak_ptr<detail::TransferEngine> engine) noexcept
+      : id_(id), engine_(std::move(engine)) {}
+  std::uint64_t id_ = 0;
+  std::weak_ptr<detail::TransferEngine> engine_;
+};
+
+/// Runs Passthru requests on one internal thread that drives a libcurl multi
+/// handle. Connections are reused across requests; there is no thread per
+/// request. All member functions are safe to call from any thread.
+class PASSTHRU_API PassthruClient {
+ public:
+  explicit PassthruClient(ClientOptions options = {});
+
+  /// Completes every request still in flight with Route::cancelled, then
+  /// returns. Must not be called from inside an outcome callback.
+  ~PassthruClient();
+
+  PassthruClient(const PassthruClient&) = delete;
+  PassthruClient& operator=(const PassthruClient&) = delete;
+
+  /// Starts the step's request for `call` and returns at once: it never
+  /// waits on the network or DNS. `on_outcome` is called exactly once, by
+  /// the step's timeout at the latest (measured from this call).
+  /// Throws std::invalid_argument if `on_outcome` is empty.
+  RequestHandle execute(const StepConfig& step, CallContext call, OutcomeCallback on_outcome);
+
+ private:
+  std::shared_ptr<detail::TransferEngine> engine_;
+  std::unique_ptr<detail::ThreadDriver> driver_;
+};
+
+}  // namespace v0
+}  // namespace passthru

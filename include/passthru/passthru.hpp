@@ -1,0 +1,11 @@
+// Umbrella header: everything an engine needs to run Passthru steps.
+#pragma once
+
+#include <passthru/call_context.hpp>
+#include <passthru/client.hpp>
+#include <passthru/error.hpp>
+#include <passthru/log.hpp>
+#include <passthru/outcome.hpp>
+#include <passthru/response_router.hpp>
+#include <passthru/step_config.hpp>
+#include <passthru/version.hpp>

@@ -1,0 +1,475 @@
+#include "transfer_engine.hpp"
+
+#include "curl_global.hpp"
+#include "logger.hpp"
+#include "step_data.hpp"
+
+#include <passthru/error.hpp>
+#include <passthru/version.hpp>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <cstring>
+#include <stdexcept>
+
+namespace passthru {
+inline namespace v0 {
+namespace detail {
+
+namespace {
+
+// libcurl's own timeout is only a backstop behind our deadline timer: the
+// outcome is always delivered by our timer, never early by libcurl's (which
+// can fire up to a millisecond early in 7.88).
+constexpr auto kCurlBackstop = std::chrono::milliseconds(250);
+constexpr std::size_t kMaxSpareHandles = 256;
+
+}  // namespace
+
+/// One request in flight, owned by TransferEngine::active_.
+struct Transfer {
+  std::uint64_t id = 0;
+  StepConfig step;
+  std::string call_sid;
+  OutcomeCallback on_outcome;
+  Clock::time_point started;
+  std::multimap<Clock::time_point, std::uint64_t>::iterator deadline;
+  BuiltRequest request;
+  curl_slist* headers = nullptr;
+  CURL* easy = nullptr;
+  std::string answer;
+  bool too_large = false;
+  char error[CURL_ERROR_SIZE] = {};
+
+  Transfer(StepConfig s) : step(std::move(s)) {}
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+  ~Transfer() { curl_slist_free_all(headers); }
+
+  static std::size_t on_write(char* data, std::size_t size, std::size_t count, void* self) {
+    auto& transfer = *static_cast<Transfer*>(self);
+    const std::size_t bytes = size * count;
+    // The cap lives here, not in CURLOPT_MAXFILESIZE: that does not stop a
+    // chunked answer of unknown length, and we never buffer past the cap.
+    if (transfer.answer.size() + bytes > transfer.step.data().options.max_answer_bytes) {
+      transfer.too_large = true;
+      return 0;  // makes libcurl fail the transfer with CURLE_WRITE_ERROR
+    }
+    transfer.answer.append(data, bytes);
+    return bytes;
+  }
+};
+
+namespace {
+
+Errc classify(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return Errc::dns_failed;
+    case CURLE_COULDNT_CONNECT:
+      return Errc::connect_failed;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_USE_SSL_FAILED:
+      return Errc::tls_failed;
+    case CURLE_SEND_ERROR:
+      return Errc::send_failed;
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_BAD_CONTENT_ENCODING:
+      return Errc::receive_failed;
+    case CURLE_FILESIZE_EXCEEDED:
+      return Errc::answer_too_large;
+    default:
+      return Errc::transport_failed;
+  }
+}
+
+double milliseconds(std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; }
+
+}  // namespace
+
+TransferEngine::TransferEngine(const ClientOptions& options)
+    : logger_(make_logger(options.log_sink, options.log_level)),
+      utc_offset_(options.utc_offset),
+      user_agent_(options.user_agent.empty() ? "passthru/" PASSTHRU_VERSION_STRING : options.user_agent),
+      log_level_(options.log_level) {
+  ensure_curl_global_init();
+  multi_ = curl_multi_init();
+  if (multi_ == nullptr) throw std::runtime_error("passthru: curl_multi_init failed");
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &TransferEngine::on_curl_socket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &TransferEngine::on_curl_timer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+}
+
+TransferEngine::~TransferEngine() {
+  // shut_down() has emptied active_; anything left (an engine never driven)
+  // is released without callbacks, since no loop can deliver them now.
+  for (auto& [id, transfer] : active_) {
+    curl_multi_remove_handle(multi_, transfer->easy);
+    curl_easy_cleanup(transfer->easy);
+  }
+  active_.clear();
+  for (CURL* easy : spare_handles_) curl_easy_cleanup(easy);
+  curl_multi_cleanup(multi_);
+}
+
+std::uint64_t TransferEngine::submit(StepConfig step, CallContext call, OutcomeCallback on_outcome,
+                                     Clock::time_point started) {
+  const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    if (accepting_) {
+      in_flight_.fetch_add(1, std::memory_order_relaxed);
+      const bool was_empty = inbox_.empty();
+      inbox_.push_back(Command{0, Submission{id, std::move(step), std::move(call), std::move(on_outcome), started}});
+      // The loop drains the whole inbox when woken: one wake per batch.
+      if (was_empty) hooks_->wake();
+      return id;
+    }
+  }
+  // Only reachable while the client is being destroyed: answer at once.
+  HttpResult result;
+  result.transport = Transport::cancelled;
+  result.error = Errc::shut_down;
+  result.detail = "client shut down";
+  in_flight_.fetch_add(1, std::memory_order_relaxed);
+  complete(id, step, call.call_sid, on_outcome, started, result);
+  return id;
+}
+
+void TransferEngine::cancel(std::uint64_t id) noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    if (!accepting_) return;
+    const bool was_empty = inbox_.empty();
+    inbox_.push_back(Command{id, std::nullopt});
+    if (was_empty) hooks_->wake();
+  } catch (...) {
+    // Out of memory while queueing a cancellation: the request still ends
+    // by its deadline, so nothing is lost but promptness.
+  }
+}
+
+void TransferEngine::on_wake() {
+  drain_commands();
+  rearm_timer();
+}
+
+void TransferEngine::drain_commands() {
+  {
+    std::lock_guard<std::mutex> lock(inbox_mutex_);
+    draining_.swap(inbox_);
+  }
+  for (Command& command : draining_) {
+    if (command.submission) {
+      start(std::move(*command.submission));
+    } else if (auto found = active_.find(command.cancel_id); found != active_.end()) {
+      HttpResult result;
+      result.transport = Transport::cancelled;
+      result.error = Errc::cancelled;
+      result.detail = "cancelled by the engine";
+      finish(*found->second, result);
+    }
+  }
+  draining_.clear();
+}
+
+std::string TransferEngine::now_iso8601() const {
+  const auto now = std::chrono::system_clock::now();
+  return format_iso8601(now, utc_offset_ ? *utc_offset_ : local_utc_offset(now));
+}
+
+void TransferEngine::start(Submission submission) {
+  const StepData& step = submission.step.data();
+  auto transfer = std::make_unique<Transfer>(submission.step);
+  transfer->id = submission.id;
+  transfer->call_sid = std::move(submission.call.call_sid);
+  transfer->on_outcome = std::move(submission.on_outcome);
+  transfer->started = submission.started;
+  submission.call.call_sid = transfer->call_sid;
+
+  const auto fail_now = [&](Errc error, std::string detail) {
+    HttpResult result;
+    result.transport = Transport::failed;
+    result.error = error;
+    result.detail = std::move(detail);
+    complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started, result);
+  };
+
+  try {
+    transfer->request = build_request(step, submission.call, now_iso8601());
+  } catch (const InvalidCall& error) {
+    return fail_now(Errc::invalid_request, std::string("invalid call context: ") + error.what());
+  }
+
+  const Clock::time_point deadline = submission.started + step.options.timeout;
+  const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  if (remaining <= std::chrono::milliseconds::zero()) {
+    HttpResult result;
+    result.transport = Transport::timed_out;
+    result.error = Errc::timed_out;
+    result.detail = fmt::format("no answer within {} ms (the deadline passed while queued)",
+                                step.options.timeout.count());
+    return complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started,
+                    result);
+  }
+
+  CURL* easy = nullptr;
+  if (!spare_handles_.empty()) {
+    easy = spare_handles_.back();
+    spare_handles_.pop_back();
+    curl_easy_reset(easy);
+  } else {
+    easy = curl_easy_init();
+  }
+  if (easy == nullptr) return fail_now(Errc::transport_failed, "curl_easy_init failed");
+  transfer->easy = easy;
+
+  for (const std::string& line : transfer->request.headers) {
+    curl_slist* appended = curl_slist_append(transfer->headers, line.c_str());
+    if (appended == nullptr) {
+      spare_handles_.push_back(easy);
+      return fail_now(Errc::transport_failed, "out of memory building headers");
+    }
+    transfer->headers = appended;
+  }
+
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
+  curl_easy_setopt(easy, CURLOPT_URL, transfer->request.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  curl_easy_setopt(easy, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+  curl_easy_setopt(easy, CURLOPT_USERAGENT, user_agent_.c_str());
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
+  curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(step.options.max_answer_bytes));
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>((remaining + kCurlBackstop).count()));
+  if (transfer->request.method == Method::post) {
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->request.body.c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer->request.body.size()));
+  } else {
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  }
+
+  transfer->deadline = deadlines_.emplace(deadline, transfer->id);
+  Transfer& ref = *transfer;
+  active_.emplace(transfer->id, std::move(transfer));
+  if (const CURLMcode rc = curl_multi_add_handle(multi_, easy); rc != CURLM_OK) {
+    HttpResult result;
+    result.transport = Transport::failed;
+    result.error = Errc::transport_failed;
+    result.detail = fmt::format("curl_multi_add_handle failed: {}", curl_multi_strerror(rc));
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, nullptr);
+    finish(ref, result);
+  }
+}
+
+void TransferEngine::on_socket(int fd, int events) {
+  int running = 0;
+  curl_multi_socket_action(multi_, fd, events, &running);
+  drain_curl_messages();
+  expire_deadlines(Clock::now());
+  rearm_timer();
+}
+
+void TransferEngine::on_timer() {
+  const auto now = Clock::now();
+  armed_.reset();
+  if (curl_due_ && *curl_due_ <= now) {
+    curl_due_.reset();
+    int running = 0;
+    curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain_curl_messages();
+  }
+  expire_deadlines(Clock::now());
+  rearm_timer();
+}
+
+void TransferEngine::drain_curl_messages() {
+  int queued = 0;
+  while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
+    if (message->msg != CURLMSG_DONE) continue;
+    CURL* easy = message->easy_handle;
+    const CURLcode code = message->data.result;
+    Transfer* transfer = nullptr;
+    curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&transfer));
+    if (transfer == nullptr) continue;
+
+    HttpResult result;
+    long status = 0;
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+    result.status = static_cast<int>(status);
+    if (code == CURLE_OK) {
+      result.transport = Transport::completed;
+      char* content_type = nullptr;
+      if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK && content_type != nullptr) {
+        result.content_type = content_type;
+      }
+      char* location = nullptr;
+      if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location != nullptr) {
+        result.location = location;
+      }
+      result.body = std::move(transfer->answer);
+    } else if (code == CURLE_OPERATION_TIMEDOUT) {
+      result.transport = Transport::timed_out;
+      result.error = Errc::timed_out;
+      result.detail = fmt::format("no answer within {} ms", transfer->step.data().options.timeout.count());
+    } else if (transfer->too_large || code == CURLE_FILESIZE_EXCEEDED) {
+      result.transport = Transport::failed;
+      result.error = Errc::answer_too_large;
+      result.detail = fmt::format("answer larger than {} bytes", transfer->step.data().options.max_answer_bytes);
+    } else {
+      result.transport = Transport::failed;
+      result.error = classify(code);
+      result.detail = transfer->error[0] != '\0' ? std::string(transfer->error) : curl_easy_strerror(code);
+    }
+    finish(*transfer, result);
+  }
+}
+
+void TransferEngine::expire_deadlines(Clock::time_point now) {
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const auto found = active_.find(deadlines_.begin()->second);
+    HttpResult result;
+    result.transport = Transport::timed_out;
+    result.error = Errc::timed_out;
+    result.detail =
+        fmt::format("no answer within {} ms", found->second->step.data().options.timeout.count());
+    finish(*found->second, result);
+  }
+}
+
+void TransferEngine::rearm_timer() {
+  std::optional<Clock::time_point> next = curl_due_;
+  if (!deadlines_.empty() && (!next || deadlines_.begin()->first < *next)) next = deadlines_.begin()->first;
+  if (next != armed_) {
+    armed_ = next;
+    hooks_->arm_timer(next);
+  }
+}
+
+void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
+  // Take the transfer out of every structure before the callback runs, so
+  // nothing the callback does (cancel, execute) can reach it again.
+  auto node = active_.extract(transfer.id);
+  std::unique_ptr<Transfer> owned = std::move(node.mapped());
+  deadlines_.erase(owned->deadline);
+  if (owned->easy != nullptr) curl_multi_remove_handle(multi_, owned->easy);
+  complete(owned->id, owned->step, owned->call_sid, owned->on_outcome, owned->started, result);
+  release(std::move(owned));
+}
+
+void TransferEngine::release(std::unique_ptr<Transfer> transfer) {
+  if (transfer->easy == nullptr) return;
+  if (spare_handles_.size() < kMaxSpareHandles) {
+    spare_handles_.push_back(transfer->easy);
+  } else {
+    curl_easy_cleanup(transfer->easy);
+  }
+  transfer->easy = nullptr;
+}
+
+void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
+                              OutcomeCallback& on_outcome, Clock::time_point started, const HttpResult& result) {
+  const StepData& data = step.data();
+  Outcome outcome = data.router.route(result);
+  outcome.request_id = id;
+  outcome.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+  in_flight_.fetch_sub(1, std::memory_order_relaxed);
+
+  const bool failed = outcome.route == Route::on_error || outcome.route == Route::on_timeout;
+  const auto level = failed ? spdlog::level::warn : spdlog::level::info;
+  if (logger_->should_log(level)) {
+    logger_->log(level, "call={} step={} {} {}{} status={} route={} target={} elapsed={:.1f}ms reason=\"{}\"",
+                 call_sid, data.label, to_string(data.options.method), data.host, data.path, outcome.http_status,
+                 to_string(outcome.route), outcome.target, milliseconds(outcome.elapsed), outcome.reason);
+  }
+  try {
+    on_outcome(std::move(outcome));
+  } catch (const std::exception& error) {
+    logger_->error("call={} step={}: outcome callback threw: {}", call_sid, data.label, error.what());
+  } catch (...) {
+    logger_->error("call={} step={}: outcome callback threw a non-standard exception", call_sid, data.label);
+  }
+}
+
+void TransferEngine::shut_down() {
+  for (;;) {
+    std::vector<Command> pending;
+    {
+      std::lock_guard<std::mutex> lock(inbox_mutex_);
+      if (inbox_.empty() && active_.empty()) {
+        accepting_ = false;
+        break;
+      }
+      pending.swap(inbox_);
+    }
+    HttpResult result;
+    result.transport = Transport::cancelled;
+    result.error = Errc::shut_down;
+    result.detail = "client shut down";
+    for (Command& command : pending) {
+      if (!command.submission) continue;
+      Submission& s = *command.submission;
+      complete(s.id, s.step, s.call.call_sid, s.on_outcome, s.started, result);
+    }
+    while (!active_.empty()) finish(*active_.begin()->second, result);
+  }
+  armed_.reset();
+  curl_due_.reset();
+}
+
+int TransferEngine::on_curl_socket(CURL* /*easy*/, int fd, int what, void* self, void* /*socket_data*/) {
+  auto& engine = *static_cast<TransferEngine*>(self);
+  SocketInterest interest = SocketInterest::none;
+  switch (what) {
+    case CURL_POLL_IN: interest = SocketInterest::read; break;
+    case CURL_POLL_OUT: interest = SocketInterest::write; break;
+    case CURL_POLL_INOUT: interest = SocketInterest::read_write; break;
+    default: interest = SocketInterest::none; break;
+  }
+  engine.hooks_->watch_socket(fd, interest);
+  return 0;
+}
+
+int TransferEngine::on_curl_timer(CURLM* /*multi*/, long timeout_ms, void* self) {
+  auto& engine = *static_cast<TransferEngine*>(self);
+  // -1 deletes the timer; 0 means "as soon as possible", which the loop
+  // does on its next turn (never by calling back into libcurl from here).
+  if (timeout_ms < 0) {
+    engine.curl_due_.reset();
+  } else {
+    engine.curl_due_ = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  }
+  return 0;
+}
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace passthru

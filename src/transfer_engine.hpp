@@ -1,0 +1,119 @@
+// Request, deadline and completion logic shared by every driver.
+#pragma once
+
+#include "loop_hooks.hpp"
+#include "request_builder.hpp"
+
+#include <passthru/response_router.hpp>
+
+#include <passthru/client.hpp>
+
+#include <curl/curl.h>
+#include <spdlog/logger.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace passthru {
+inline namespace v0 {
+namespace detail {
+
+struct Transfer;
+
+/// Owns the libcurl multi handle and every request in flight.
+///
+/// submit() and cancel() may be called from any thread; they queue work and
+/// wake the loop. Every other member runs on the loop thread only. Outcome
+/// callbacks run on the loop thread, never inside a libcurl callback.
+class TransferEngine {
+ public:
+  explicit TransferEngine(const ClientOptions& options);
+  ~TransferEngine();
+
+  TransferEngine(const TransferEngine&) = delete;
+  TransferEngine& operator=(const TransferEngine&) = delete;
+
+  /// Called once by the driver before the first submit().
+  void attach(LoopHooks* hooks) noexcept { hooks_ = hooks; }
+
+  /// Any thread. Queues the request; its deadline counts from `started`.
+  std::uint64_t submit(StepConfig step, CallContext call, OutcomeCallback on_outcome, Clock::time_point started);
+
+  /// Any thread. The request completes with Route::cancelled unless it has
+  /// completed already.
+  void cancel(std::uint64_t id) noexcept;
+
+  /// Loop thread: the wake() asked for.
+  void on_wake();
+  /// Loop thread: `fd` is ready; `events` is a mask of CURL_CSELECT_*.
+  void on_socket(int fd, int events);
+  /// Loop thread: the armed timer fired.
+  void on_timer();
+  /// Loop thread: completes every queued and active request with
+  /// Route::cancelled (Errc::shut_down) and refuses work from then on.
+  void shut_down();
+
+  /// Requests accepted and not yet completed (approximate from other threads).
+  std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
+
+  const std::shared_ptr<spdlog::logger>& logger() const noexcept { return logger_; }
+
+ private:
+  struct Submission {
+    std::uint64_t id;
+    StepConfig step;
+    CallContext call;
+    OutcomeCallback on_outcome;
+    Clock::time_point started;
+  };
+  struct Command {
+    std::uint64_t cancel_id = 0;            // non-zero: a cancellation
+    std::optional<Submission> submission;   // otherwise: a new request
+  };
+
+  static int on_curl_socket(CURL* easy, int fd, int what, void* self, void* socket_data);
+  static int on_curl_timer(CURLM* multi, long timeout_ms, void* self);
+
+  void drain_commands();
+  void start(Submission submission);
+  void drain_curl_messages();
+  void expire_deadlines(Clock::time_point now);
+  void rearm_timer();
+  void finish(Transfer& transfer, const HttpResult& result);
+  void complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
+                OutcomeCallback& on_outcome, Clock::time_point started, const HttpResult& result);
+  void release(std::unique_ptr<Transfer> transfer);
+  std::string now_iso8601() const;
+
+  std::shared_ptr<spdlog::logger> logger_;
+  std::optional<std::chrono::minutes> utc_offset_;
+  std::string user_agent_;
+  LogLevel log_level_;
+
+  LoopHooks* hooks_ = nullptr;
+  std::atomic<std::uint64_t> next_id_{1};
+  std::atomic<std::size_t> in_flight_{0};
+
+  std::mutex inbox_mutex_;
+  std::vector<Command> inbox_;     // guarded by inbox_mutex_
+  bool accepting_ = true;          // guarded by inbox_mutex_
+  std::vector<Command> draining_;  // loop thread: swapped with inbox_
+
+  CURLM* multi_ = nullptr;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Transfer>> active_;
+  std::multimap<Clock::time_point, std::uint64_t> deadlines_;
+  std::optional<Clock::time_point> curl_due_;
+  std::optional<Clock::time_point> armed_;
+  std::vector<CURL*> spare_handles_;
+};
+
+}  // namespace detail
+}  // namespace v0
+}  // namespace passthru
