@@ -34,14 +34,19 @@ install(FILES
   "${PROJECT_BINARY_DIR}/passthruConfigVersion.cmake"
   DESTINATION ${PASSTHRU_INSTALL_CMAKEDIR})
 
+# A static libpassthru.a needs libcurl, fmt and spdlog on the consumer's link
+# line even without `pkg-config --static` (whose expansion of libcurl's own
+# private libraries needs static archives Debian does not ship).
 if(BUILD_SHARED_LIBS)
-  set(PASSTHRU_PC_LIBS_PRIVATE "")
+  set(PASSTHRU_PC_REQUIRES "")
   set(PASSTHRU_PC_REQUIRES_PRIVATE "libcurl, fmt, spdlog")
   set(PASSTHRU_PC_CFLAGS "")
 else()
-  set(PASSTHRU_PC_LIBS_PRIVATE "-pthread")
-  set(PASSTHRU_PC_REQUIRES_PRIVATE "libcurl, fmt, spdlog")
+  set(PASSTHRU_PC_REQUIRES "libcurl, fmt, spdlog")
+  set(PASSTHRU_PC_REQUIRES_PRIVATE "")
   set(PASSTHRU_PC_CFLAGS "-DPASSTHRU_STATIC_DEFINE")
 endif()
+# Relocatable: the prefix is found from the .pc file's own place.
+file(RELATIVE_PATH PASSTHRU_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
 configure_file(cmake/passthru.pc.in "${PROJECT_BINARY_DIR}/passthru.pc" @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/passthru.pc" DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -16,6 +16,7 @@ namespace {
 
 constexpr std::size_t kMaxNameLength = 256;
 constexpr std::size_t kMaxQuoted = 60;
+constexpr std::size_t kMaxUrlLength = 2048;
 
 enum class BodyKind { plain, json, other };
 
@@ -55,14 +56,22 @@ std::string excerpt(std::string_view text) {
 
 bool is_well_formed_name(std::string_view name) {
   if (name.empty() || name.size() > kMaxNameLength) return false;
-  return std::all_of(name.begin(), name.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+  // Letters, digits and the punctuation applet names and ids use; never
+  // markup or quotes, so a one-line HTML page or JSON text is not a name.
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 ||
+           std::string_view("-_.:@+/~#=%?&!$*,;").find(c) != std::string_view::npos;
+  });
 }
 
 // The host of an absolute http(s) URL, or nothing when `text` is not one.
 std::optional<std::string> flow_url_host(std::string_view text) {
   const std::string lowered = lower(text.substr(0, 8));
   if (lowered.rfind("http://", 0) != 0 && lowered.rfind("https://", 0) != 0) return std::nullopt;
-  if (!is_well_formed_name(text) || text.size() > 2048) return std::nullopt;
+  if (text.size() > kMaxUrlLength ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c > 0x20 && c < 0x7F; })) {
+    return std::nullopt;
+  }
   CURLU* url = curl_url();
   if (url == nullptr) return std::nullopt;
   std::optional<std::string> host;

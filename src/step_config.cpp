@@ -81,6 +81,12 @@ StepConfig StepConfig::build(StepOptions options) {
   for (unsigned char c : raw) {
     if (c <= 0x20 || c == 0x7F) throw ConfigError("url", "must not contain spaces or control characters");
   }
+  // libcurl reads "https:///path" as host "path": refuse an empty authority
+  // before it gets the chance.
+  if (const auto authority = raw.find("://");
+      authority != std::string::npos && (authority + 3 == raw.size() || raw[authority + 3] == '/')) {
+    throw ConfigError("url", fmt::format("'{}' has no host", raw));
+  }
   UrlHandle url;
   if (url.url == nullptr) throw std::bad_alloc();
   if (const CURLUcode rc = curl_url_set(url.url, CURLUPART_URL, raw.c_str(), CURLU_NON_SUPPORT_SCHEME);

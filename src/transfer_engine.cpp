@@ -10,6 +10,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstring>
 #include <stdexcept>
 
@@ -101,6 +102,24 @@ Errc classify(CURLcode code) {
     default:
       return Errc::transport_failed;
   }
+}
+
+// "connection refused (127.0.0.1:8080)" reads better in a call log than
+// libcurl's "Failed to connect to ... Couldn't connect to server".
+std::string transport_detail(CURL* easy, CURLcode code, const char* error_buffer) {
+  long os_errno = 0;
+  curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
+  if (code == CURLE_COULDNT_CONNECT && os_errno != 0) {
+    std::string text = std::strerror(static_cast<int>(os_errno));
+    if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
+    char* ip = nullptr;
+    long port = 0;
+    curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
+    curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
+    if (ip != nullptr && *ip != '\0') return fmt::format("{} ({}:{})", text, ip, port);
+    return text;
+  }
+  return error_buffer[0] != '\0' ? std::string(error_buffer) : std::string(curl_easy_strerror(code));
 }
 
 double milliseconds(std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; }
@@ -347,7 +366,7 @@ void TransferEngine::drain_curl_messages() {
     } else {
       result.transport = Transport::failed;
       result.error = classify(code);
-      result.detail = transfer->error[0] != '\0' ? std::string(transfer->error) : curl_easy_strerror(code);
+      result.detail = transport_detail(easy, code, transfer->error);
     }
     finish(*transfer, result);
   }

@@ -29,8 +29,8 @@ struct Routes {
   std::string on_error;
   /// Where a timeout goes. Empty: on_error, then default_next.
   std::string on_timeout;
-  /// Applet names a 2xx answer may name. Empty: any well-formed name (up to
-  /// 256 printable characters, no spaces) is accepted and the engine resolves it.
+  /// Applet names a 2xx answer may name. Empty: any well-formed name (1 to 256
+  /// letters, digits or -_.:@+/~#=%?&!$*,;) is accepted and the engine resolves it.
   std::vector<std::string> known_applets;
   /// Hosts a flow URL in an answer may point at ("flows.example.com", or
   /// "*.example.com" for any subdomain). Empty: any http(s) host.
@@ -38,7 +38,8 @@ struct Routes {
 };
 
 /// An extra request header. Names must be RFC 9110 tokens; values must not
-/// contain CR, LF or NUL.
+/// contain CR, LF or NUL. Content-Type, Content-Length, Transfer-Encoding and
+/// Host are set by the library and refused here.
 struct Header {
   std::string name;
   std::string value;

@@ -1,0 +1,307 @@
+// StepConfig::build: validation of StepOptions, and what a valid step keeps.
+#include "step_data.hpp"
+
+#include <passthru/step_config.hpp>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using passthru::ConfigError;
+using passthru::Header;
+using passthru::Method;
+using passthru::StepConfig;
+using passthru::StepOptions;
+using namespace std::chrono_literals;
+
+StepOptions valid_options() {
+  StepOptions options;
+  options.url = "https://crm.example.com/passthru";
+  options.routes.default_next = "default-applet";
+  return options;
+}
+
+StepOptions with_url(std::string url) {
+  StepOptions options = valid_options();
+  options.url = std::move(url);
+  return options;
+}
+
+StepOptions with_headers(std::vector<Header> headers) {
+  StepOptions options = valid_options();
+  options.headers = std::move(headers);
+  return options;
+}
+
+// The field named by the ConfigError that build() throws, or "<accepted>".
+std::string rejected_field(StepOptions options) {
+  try {
+    (void)StepConfig::build(std::move(options));
+  } catch (const ConfigError& e) {
+    return e.field();
+  }
+  return "<accepted>";
+}
+
+// --- url ---
+
+TEST(StepConfig, RejectsAnEmptyUrl) { EXPECT_EQ(rejected_field(with_url("")), "url"); }
+
+TEST(StepConfig, RejectsAUrlWithoutAScheme) {
+  EXPECT_EQ(rejected_field(with_url("crm.example.com/passthru")), "url");
+}
+
+TEST(StepConfig, RejectsARelativeUrl) { EXPECT_EQ(rejected_field(with_url("/passthru")), "url"); }
+
+TEST(StepConfig, RejectsText) { EXPECT_EQ(rejected_field(with_url("not a url")), "url"); }
+
+TEST(StepConfig, RejectsAnFtpUrl) {
+  EXPECT_EQ(rejected_field(with_url("ftp://crm.example.com/passthru")), "url");
+}
+
+TEST(StepConfig, RejectsAFileUrl) { EXPECT_EQ(rejected_field(with_url("file:///etc/passwd")), "url"); }
+
+TEST(StepConfig, RejectsAUrlWithoutAHost) { EXPECT_EQ(rejected_field(with_url("https://")), "url"); }
+
+TEST(StepConfig, RejectsAUrlWithAnEmptyHostBeforeThePath) {
+  EXPECT_EQ(rejected_field(with_url("https:///passthru")), "url");
+}
+
+TEST(StepConfig, RejectsAUrlWithOnlyAPort) {
+  EXPECT_EQ(rejected_field(with_url("https://:8443/passthru")), "url");
+}
+
+TEST(StepConfig, RejectsAUrlWithALineBreak) {
+  EXPECT_EQ(rejected_field(with_url("https://crm.example.com/passthru\r\nX-Injected: 1")), "url");
+}
+
+TEST(StepConfig, AcceptsHttpWithAPortAndAnIpAddress) {
+  EXPECT_EQ(rejected_field(with_url("http://127.0.0.1:8080/passthru")), "<accepted>");
+}
+
+TEST(StepConfig, AcceptsHttpsWithoutAPath) {
+  EXPECT_EQ(rejected_field(with_url("https://crm.example.com")), "<accepted>");
+}
+
+TEST(StepConfig, AcceptsAUrlWithAQueryAndFragment) {
+  EXPECT_EQ(rejected_field(with_url("https://crm.example.com/passthru?key=abc#top")), "<accepted>");
+}
+
+// --- timeout ---
+
+TEST(StepConfig, RejectsAZeroTimeout) {
+  StepOptions options = valid_options();
+  options.timeout = 0ms;
+  EXPECT_EQ(rejected_field(options), "timeout");
+}
+
+TEST(StepConfig, RejectsANegativeTimeout) {
+  StepOptions options = valid_options();
+  options.timeout = -1000ms;
+  EXPECT_EQ(rejected_field(options), "timeout");
+}
+
+TEST(StepConfig, AcceptsAOneMillisecondTimeout) {
+  StepOptions options = valid_options();
+  options.timeout = 1ms;
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+}
+
+// --- routes ---
+
+TEST(StepConfig, RejectsAnEmptyDefaultNext) {
+  StepOptions options = valid_options();
+  options.routes.default_next.clear();
+  EXPECT_EQ(rejected_field(options), "routes.default_next");
+}
+
+TEST(StepConfig, AcceptsEmptyOnErrorAndOnTimeout) {
+  StepOptions options = valid_options();
+  options.routes.on_error.clear();
+  options.routes.on_timeout.clear();
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+}
+
+// --- headers ---
+
+TEST(StepConfig, RejectsAHeaderNameWithASpace) {
+  EXPECT_EQ(rejected_field(with_headers({{"X Api Key", "s3cret"}})), "headers[0].name");
+}
+
+TEST(StepConfig, RejectsAnEmptyHeaderName) {
+  EXPECT_EQ(rejected_field(with_headers({{"", "s3cret"}})), "headers[0].name");
+}
+
+TEST(StepConfig, RejectsAHeaderNameWithAColon) {
+  EXPECT_EQ(rejected_field(with_headers({{"X-Api-Key:", "s3cret"}})), "headers[0].name");
+}
+
+TEST(StepConfig, RejectsAHeaderNameWithALineBreak) {
+  EXPECT_EQ(rejected_field(with_headers({{"X-Api\r\nX-Injected", "1"}})), "headers[0].name");
+}
+
+TEST(StepConfig, AcceptsEveryTokenCharacterInAHeaderName) {
+  EXPECT_EQ(rejected_field(with_headers({{"X-Api_Key.v1~!#$%&'*+^`|", "s3cret"}})), "<accepted>");
+}
+
+TEST(StepConfig, RejectsACarriageReturnInTheSecondHeadersValue) {
+  EXPECT_EQ(rejected_field(with_headers({{"X-Api-Key", "s3cret"}, {"X-Tenant", "acme\rX-Injected: 1"}})),
+            "headers[1].value");
+}
+
+TEST(StepConfig, RejectsALineFeedInTheSecondHeadersValue) {
+  EXPECT_EQ(rejected_field(with_headers({{"X-Api-Key", "s3cret"}, {"X-Tenant", "acme\nX-Injected: 1"}})),
+            "headers[1].value");
+}
+
+TEST(StepConfig, RejectsANulInTheSecondHeadersValue) {
+  EXPECT_EQ(
+      rejected_field(with_headers({{"X-Api-Key", "s3cret"}, {"X-Tenant", std::string("acme\0corp", 9)}})),
+      "headers[1].value");
+}
+
+TEST(StepConfig, NamesTheIndexOfTheBadHeader) {
+  EXPECT_EQ(rejected_field(with_headers({{"A", "1"}, {"B", "2"}, {"C D", "3"}})), "headers[2].name");
+}
+
+TEST(StepConfig, AcceptsATabAndAnEmptyValueInAHeader) {
+  EXPECT_EQ(rejected_field(with_headers({{"X-Tab", "a\tb"}, {"X-Empty", ""}})), "<accepted>");
+}
+
+// --- max_answer_bytes ---
+
+TEST(StepConfig, RejectsAZeroMaxAnswerBytes) {
+  StepOptions options = valid_options();
+  options.max_answer_bytes = 0;
+  EXPECT_EQ(rejected_field(options), "max_answer_bytes");
+}
+
+// --- the error itself ---
+
+TEST(StepConfig, ConfigErrorIsAnInvalidArgumentNamingTheField) {
+  StepOptions options = valid_options();
+  options.timeout = 0ms;
+  try {
+    (void)StepConfig::build(options);
+    FAIL() << "a zero timeout was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("timeout"), std::string::npos) << e.what();
+  }
+}
+
+TEST(StepConfig, NamesTheFirstBadField) {
+  StepOptions options = valid_options();
+  options.url = "ftp://crm.example.com/passthru";
+  options.timeout = 0ms;
+  options.routes.default_next.clear();
+  options.max_answer_bytes = 0;
+  EXPECT_EQ(rejected_field(options), "url");
+}
+
+// --- a valid step ---
+
+TEST(StepOptions, DefaultToGetFifteenSecondsAnd64KiB) {
+  const StepOptions options;
+  EXPECT_EQ(options.method, Method::get);
+  EXPECT_EQ(options.timeout, 15s);
+  EXPECT_EQ(options.max_answer_bytes, std::size_t{64 * 1024});
+  EXPECT_FALSE(options.quote_digits);
+}
+
+TEST(StepConfig, KeepsTheDefaultsOfAMinimalStep) {
+  const StepConfig config = StepConfig::build(valid_options());
+  EXPECT_EQ(config.options().method, Method::get);
+  EXPECT_EQ(config.options().timeout, 15s);
+  EXPECT_EQ(config.options().max_answer_bytes, std::size_t{64 * 1024});
+}
+
+TEST(StepConfig, OptionsRoundTrip) {
+  StepOptions options;
+  options.url = "https://crm.example.com/passthru?key=abc#top";
+  options.method = Method::post;
+  options.timeout = 2500ms;
+  options.routes.default_next = "default-applet";
+  options.routes.on_error = "error-applet";
+  options.routes.on_timeout = "timeout-applet";
+  options.routes.known_applets = {"vip-connect", "standard-queue"};
+  options.routes.external_flow_hosts = {"flows.example.com", "*.exotel.com"};
+  options.headers = {{"X-Api-Key", "s3cret"}, {"X-Tenant", "acme"}};
+  options.quote_digits = true;
+  options.max_answer_bytes = 4096;
+  options.name = "CRM lookup";
+
+  const StepConfig config = StepConfig::build(options);
+  const StepOptions& kept = config.options();
+  EXPECT_EQ(kept.url, options.url);
+  EXPECT_EQ(kept.method, Method::post);
+  EXPECT_EQ(kept.timeout, 2500ms);
+  EXPECT_EQ(kept.routes.default_next, "default-applet");
+  EXPECT_EQ(kept.routes.on_error, "error-applet");
+  EXPECT_EQ(kept.routes.on_timeout, "timeout-applet");
+  EXPECT_EQ(kept.routes.known_applets, options.routes.known_applets);
+  EXPECT_EQ(kept.routes.external_flow_hosts, options.routes.external_flow_hosts);
+  ASSERT_EQ(kept.headers.size(), 2u);
+  EXPECT_EQ(kept.headers[0].name, "X-Api-Key");
+  EXPECT_EQ(kept.headers[0].value, "s3cret");
+  EXPECT_EQ(kept.headers[1].name, "X-Tenant");
+  EXPECT_EQ(kept.headers[1].value, "acme");
+  EXPECT_TRUE(kept.quote_digits);
+  EXPECT_EQ(kept.max_answer_bytes, std::size_t{4096});
+  EXPECT_EQ(kept.name, "CRM lookup");
+}
+
+TEST(StepConfig, CopiesShareOneValidatedStep) {
+  const StepConfig config = StepConfig::build(valid_options());
+  const StepConfig copy = config;  // NOLINT(performance-unnecessary-copy-initialization)
+  EXPECT_EQ(&copy.data(), &config.data());
+  EXPECT_EQ(&copy.options(), &config.options());
+}
+
+TEST(StepConfig, DataSplitsTheUrlForSendingAndLogging) {
+  const StepConfig config = StepConfig::build(with_url("https://crm.example.com/passthru?key=secret#top"));
+  const passthru::detail::StepData& data = config.data();
+  EXPECT_EQ(data.base_url, "https://crm.example.com/passthru?key=secret");
+  EXPECT_EQ(data.host, "crm.example.com");
+  EXPECT_EQ(data.path, "/passthru");
+}
+
+TEST(StepConfig, LabelDefaultsToTheHost) {
+  const StepConfig config = StepConfig::build(valid_options());
+  EXPECT_EQ(config.data().label, "crm.example.com");
+}
+
+TEST(StepConfig, LabelIsTheNameWhenGiven) {
+  StepOptions options = valid_options();
+  options.name = "CRM lookup";
+  EXPECT_EQ(StepConfig::build(options).data().label, "CRM lookup");
+}
+
+TEST(StepConfig, DataHoldsTheHeaderLinesAndTheRouter) {
+  StepOptions options = with_headers({{"X-Api-Key", "s3cret"}, {"X-Tenant", "acme"}});
+  options.routes.on_error = "error-applet";
+  const StepConfig config = StepConfig::build(options);
+  // The library may add lines of its own (e.g. Accept); the step's come through unchanged and in order.
+  const std::vector<std::string>& lines = config.data().header_lines;
+  const auto api_key = std::find(lines.begin(), lines.end(), "X-Api-Key: s3cret");
+  const auto tenant = std::find(lines.begin(), lines.end(), "X-Tenant: acme");
+  ASSERT_NE(api_key, lines.end());
+  ASSERT_NE(tenant, lines.end());
+  EXPECT_LT(api_key, tenant);
+  EXPECT_EQ(config.data().router.routes().default_next, "default-applet");
+  EXPECT_EQ(config.data().router.routes().on_error, "error-applet");
+}
+
+TEST(Method, ToStringNamesTheHttpMethod) {
+  EXPECT_STREQ(passthru::to_string(Method::get), "GET");
+  EXPECT_STREQ(passthru::to_string(Method::post), "POST");
+}
+
+}  // namespace
