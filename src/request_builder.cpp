@@ -12,8 +12,8 @@ inline namespace v0 {
 namespace detail {
 namespace {
 
-constexpr std::array<const char*, 7> kStandardNames = {"CallSid",        "CallFrom", "CallTo",     "Direction",
-                                                       "CurrentTime",    "DialWhomNumber", "digits"};
+constexpr std::array<const char*, 7> kStandardNames = {"CallSid",     "CallFrom",       "CallTo", "Direction",
+                                                       "CurrentTime", "DialWhomNumber", "digits"};
 
 bool is_unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||

@@ -21,9 +21,9 @@ struct StepData;
 /// A request ready for the transport.
 struct BuiltRequest {
   Method method = Method::get;
-  std::string url;                    // with the call's query string for GET
-  std::string body;                   // form body for POST, empty for GET
-  std::vector<std::string> headers;   // "Name: value" lines, in order
+  std::string url;                   // with the call's query string for GET
+  std::string body;                  // form body for POST, empty for GET
+  std::vector<std::string> headers;  // "Name: value" lines, in order
 };
 
 /// Thrown when a call context cannot become a request (never for a step:

@@ -115,7 +115,8 @@ bool ResponseRouter::host_allowed(const std::string& host) const {
     const std::string pattern = lower(allowed);
     if (pattern.rfind("*.", 0) == 0) {
       const std::string_view suffix = std::string_view(pattern).substr(1);  // ".example.com"
-      if (host.size() > suffix.size() && host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      if (host.size() > suffix.size() &&
+          host.compare(host.size() - suffix.size(), suffix.size(), suffix) == 0) {
         return true;
       }
     } else if (host == pattern) {
@@ -142,9 +143,9 @@ Outcome ResponseRouter::answer_to(const std::string& answer, Outcome out) const 
   }
   if (const auto host = flow_url_host(name)) {
     if (!host_allowed(*host)) {
-      Outcome denied = fallback(Route::default_next, Errc::external_flow_denied,
-                                fmt::format("flow URL host '{}' is not in external_flow_hosts", *host),
-                                out.http_status);
+      Outcome denied =
+          fallback(Route::default_next, Errc::external_flow_denied,
+                   fmt::format("flow URL host '{}' is not in external_flow_hosts", *host), out.http_status);
       denied.variables = std::move(out.variables);
       return denied;
     }
@@ -160,9 +161,9 @@ Outcome ResponseRouter::answer_to(const std::string& answer, Outcome out) const 
     out.reason = fmt::format("answer names applet {}", excerpt(name));
     return out;
   }
-  Outcome unexpected = fallback(Route::default_next, Errc::unexpected_answer,
-                                fmt::format("unexpected answer: {} is not a known applet or flow URL", excerpt(name)),
-                                out.http_status);
+  Outcome unexpected = fallback(
+      Route::default_next, Errc::unexpected_answer,
+      fmt::format("unexpected answer: {} is not a known applet or flow URL", excerpt(name)), out.http_status);
   return unexpected;
 }
 
@@ -200,23 +201,22 @@ Outcome ResponseRouter::route(const HttpResult& result) const {
     case Transport::failed:
       return fallback(Route::on_error, result.error ? result.error : Errc::transport_failed,
                       result.detail.empty() ? "transport failure" : result.detail, result.status);
-    case Transport::completed:
-      break;
+    case Transport::completed: break;
   }
   const int status = result.status;
   if (status < 200 || status > 299) {
     std::string reason = fmt::format("HTTP {}", status);
     if (status >= 300 && status <= 399) {
-      reason += result.location.empty() ? " (redirect not followed)"
-                                        : fmt::format(" (redirect to {} not followed)", excerpt(result.location));
+      reason += result.location.empty()
+                    ? " (redirect not followed)"
+                    : fmt::format(" (redirect to {} not followed)", excerpt(result.location));
     }
     return fallback(Route::on_error, Errc::http_status, std::move(reason), status);
   }
   Outcome out;
   out.http_status = status;
   switch (kind_of(result.content_type)) {
-    case BodyKind::plain:
-      return answer_to(result.body, std::move(out));
+    case BodyKind::plain: return answer_to(result.body, std::move(out));
     case BodyKind::json:
       if (trim(result.body).empty()) return answer_to({}, std::move(out));
       return route_json(result, std::move(out));

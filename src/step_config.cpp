@@ -30,7 +30,8 @@ struct UrlHandle {
 };
 
 bool is_token_char(unsigned char c) {
-  return std::isalnum(c) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+  return std::isalnum(c) != 0 ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
 std::string lower(std::string text) {
@@ -118,10 +119,9 @@ StepConfig StepConfig::build(StepOptions options) {
   std::string path = url.get(CURLUPART_PATH);
   std::string label = options.name.empty() ? host : options.name;
   ResponseRouter router(options.routes);
-  auto data = std::make_shared<detail::StepData>(detail::StepData{std::move(options), std::move(base_url),
-                                                                  std::move(authority), std::move(path),
-                                                                  std::move(label), std::move(router),
-                                                                  std::move(header_lines)});
+  auto data = std::make_shared<detail::StepData>(
+      detail::StepData{std::move(options), std::move(base_url), std::move(authority), std::move(path),
+                       std::move(label), std::move(router), std::move(header_lines)});
   return StepConfig(std::move(data));
 }
 

@@ -13,10 +13,10 @@ namespace detail {
 
 struct StepData {
   StepOptions options;
-  std::string base_url;   // options.url without its fragment: what is sent
-  std::string host;       // for log lines
-  std::string path;       // for log lines; never the query (it may hold secrets)
-  std::string label;      // options.name, or host when empty
+  std::string base_url;  // options.url without its fragment: what is sent
+  std::string host;      // for log lines
+  std::string path;      // for log lines; never the query (it may hold secrets)
+  std::string label;     // options.name, or host when empty
   ResponseRouter router;
   std::vector<std::string> header_lines;  // "Name: value", validated
 };

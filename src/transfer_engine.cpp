@@ -67,10 +67,8 @@ namespace {
 Errc classify(CURLcode code) {
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-      return Errc::dns_failed;
-    case CURLE_COULDNT_CONNECT:
-      return Errc::connect_failed;
+    case CURLE_COULDNT_RESOLVE_PROXY: return Errc::dns_failed;
+    case CURLE_COULDNT_CONNECT: return Errc::connect_failed;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
@@ -84,10 +82,8 @@ Errc classify(CURLcode code) {
     case CURLE_SSL_CRL_BADFILE:
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_SHUTDOWN_FAILED:
-    case CURLE_USE_SSL_FAILED:
-      return Errc::tls_failed;
-    case CURLE_SEND_ERROR:
-      return Errc::send_failed;
+    case CURLE_USE_SSL_FAILED: return Errc::tls_failed;
+    case CURLE_SEND_ERROR: return Errc::send_failed;
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_WEIRD_SERVER_REPLY:
@@ -95,12 +91,9 @@ Errc classify(CURLcode code) {
     case CURLE_HTTP2:
     case CURLE_HTTP2_STREAM:
     case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_BAD_CONTENT_ENCODING:
-      return Errc::receive_failed;
-    case CURLE_FILESIZE_EXCEEDED:
-      return Errc::answer_too_large;
-    default:
-      return Errc::transport_failed;
+    case CURLE_BAD_CONTENT_ENCODING: return Errc::receive_failed;
+    case CURLE_FILESIZE_EXCEEDED: return Errc::answer_too_large;
+    default: return Errc::transport_failed;
   }
 }
 
@@ -160,7 +153,8 @@ std::uint64_t TransferEngine::submit(StepConfig step, CallContext call, OutcomeC
     if (accepting_) {
       in_flight_.fetch_add(1, std::memory_order_relaxed);
       const bool was_empty = inbox_.empty();
-      inbox_.push_back(Command{0, Submission{id, std::move(step), std::move(call), std::move(on_outcome), started}});
+      inbox_.push_back(
+          Command{0, Submission{id, std::move(step), std::move(call), std::move(on_outcome), started}});
       // The loop drains the whole inbox when woken: one wake per batch.
       if (was_empty) hooks_->wake();
       return id;
@@ -232,7 +226,8 @@ void TransferEngine::start(Submission submission) {
     result.transport = Transport::failed;
     result.error = error;
     result.detail = std::move(detail);
-    complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started, result);
+    complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started,
+             result);
   };
 
   try {
@@ -291,7 +286,8 @@ void TransferEngine::start(Submission submission) {
   if (transfer->request.method == Method::post) {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->request.body.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer->request.body.size()));
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(transfer->request.body.size()));
   } else {
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
   }
@@ -347,7 +343,8 @@ void TransferEngine::drain_curl_messages() {
     if (code == CURLE_OK) {
       result.transport = Transport::completed;
       char* content_type = nullptr;
-      if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK && content_type != nullptr) {
+      if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
+          content_type != nullptr) {
         result.content_type = content_type;
       }
       char* location = nullptr;
@@ -362,7 +359,8 @@ void TransferEngine::drain_curl_messages() {
     } else if (transfer->too_large || code == CURLE_FILESIZE_EXCEEDED) {
       result.transport = Transport::failed;
       result.error = Errc::answer_too_large;
-      result.detail = fmt::format("answer larger than {} bytes", transfer->step.data().options.max_answer_bytes);
+      result.detail =
+          fmt::format("answer larger than {} bytes", transfer->step.data().options.max_answer_bytes);
     } else {
       result.transport = Transport::failed;
       result.error = classify(code);
@@ -378,8 +376,7 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
     HttpResult result;
     result.transport = Transport::timed_out;
     result.error = Errc::timed_out;
-    result.detail =
-        fmt::format("no answer within {} ms", found->second->step.data().options.timeout.count());
+    result.detail = fmt::format("no answer within {} ms", found->second->step.data().options.timeout.count());
     finish(*found->second, result);
   }
 }
@@ -415,7 +412,8 @@ void TransferEngine::release(std::unique_ptr<Transfer> transfer) {
 }
 
 void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
-                              OutcomeCallback& on_outcome, Clock::time_point started, const HttpResult& result) {
+                              OutcomeCallback& on_outcome, Clock::time_point started,
+                              const HttpResult& result) {
   const StepData& data = step.data();
   Outcome outcome = data.router.route(result);
   outcome.request_id = id;
@@ -426,8 +424,9 @@ void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const st
   const auto level = failed ? spdlog::level::warn : spdlog::level::info;
   if (logger_->should_log(level)) {
     logger_->log(level, "call={} step={} {} {}{} status={} route={} target={} elapsed={:.1f}ms reason=\"{}\"",
-                 call_sid, data.label, to_string(data.options.method), data.host, data.path, outcome.http_status,
-                 to_string(outcome.route), outcome.target, milliseconds(outcome.elapsed), outcome.reason);
+                 call_sid, data.label, to_string(data.options.method), data.host, data.path,
+                 outcome.http_status, to_string(outcome.route), outcome.target, milliseconds(outcome.elapsed),
+                 outcome.reason);
   }
   try {
     on_outcome(std::move(outcome));

@@ -44,7 +44,8 @@ class TransferEngine {
   void attach(LoopHooks* hooks) noexcept { hooks_ = hooks; }
 
   /// Any thread. Queues the request; its deadline counts from `started`.
-  std::uint64_t submit(StepConfig step, CallContext call, OutcomeCallback on_outcome, Clock::time_point started);
+  std::uint64_t submit(StepConfig step, CallContext call, OutcomeCallback on_outcome,
+                       Clock::time_point started);
 
   /// Any thread. The request completes with Route::cancelled unless it has
   /// completed already.
@@ -74,8 +75,8 @@ class TransferEngine {
     Clock::time_point started;
   };
   struct Command {
-    std::uint64_t cancel_id = 0;            // non-zero: a cancellation
-    std::optional<Submission> submission;   // otherwise: a new request
+    std::uint64_t cancel_id = 0;           // non-zero: a cancellation
+    std::optional<Submission> submission;  // otherwise: a new request
   };
 
   static int on_curl_socket(CURL* easy, int fd, int what, void* self, void* socket_data);

@@ -21,14 +21,14 @@ enum class Direction { incoming, outgoing };
 /// byte outside RFC 3986's unreserved set is percent-encoded, so `+` arrives
 /// as `+`, never as a space.
 struct CallContext {
-  std::string call_sid;                 ///< `CallSid`, e.g. "abc123def456".
-  std::string call_from;                ///< `CallFrom`, e.g. "+919876543210".
-  std::string call_to;                  ///< `CallTo`, the called number.
+  std::string call_sid;                       ///< `CallSid`, e.g. "abc123def456".
+  std::string call_from;                      ///< `CallFrom`, e.g. "+919876543210".
+  std::string call_to;                        ///< `CallTo`, the called number.
   Direction direction = Direction::incoming;  ///< `Direction`.
   /// `CurrentTime` as ISO 8601 with offset ("2024-01-15T10:30:00+05:30").
   /// When empty, the library stamps the moment the request is built.
   std::string current_time;
-  std::string dial_whom_number;         ///< `DialWhomNumber` (sent even if empty).
+  std::string dial_whom_number;  ///< `DialWhomNumber` (sent even if empty).
   /// DTMF digits collected by an earlier IVR step, sent as `digits` when set
   /// (wrapped in double quotes when StepOptions::quote_digits is true).
   std::optional<std::string> digits;

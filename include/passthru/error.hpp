@@ -14,20 +14,20 @@ inline namespace v0 {
 /// What went wrong with one Passthru request. Zero is never used, so a
 /// default-constructed std::error_code means "no error".
 enum class Errc {
-  timed_out = 1,       ///< The step's timeout passed before an answer arrived.
-  cancelled,           ///< RequestHandle::cancel() was called.
-  shut_down,           ///< The client was destroyed with the request in flight.
-  invalid_request,     ///< The call context could not be turned into a request.
-  dns_failed,          ///< The server's host name did not resolve.
-  connect_failed,      ///< The TCP connection was refused or could not be made.
-  tls_failed,          ///< The TLS handshake or certificate check failed.
-  send_failed,         ///< The connection broke while sending the request.
-  receive_failed,      ///< The connection broke or spoke non-HTTP while answering.
-  answer_too_large,    ///< The answer exceeded StepOptions::max_answer_bytes.
-  http_status,         ///< The server answered with a status routed to on-error.
-  unexpected_answer,   ///< A 2xx answer the router could not understand.
-  external_flow_denied,///< A flow URL whose host is not in the allow-list.
-  transport_failed,    ///< Any other transport failure (see Outcome::reason).
+  timed_out = 1,         ///< The step's timeout passed before an answer arrived.
+  cancelled,             ///< RequestHandle::cancel() was called.
+  shut_down,             ///< The client was destroyed with the request in flight.
+  invalid_request,       ///< The call context could not be turned into a request.
+  dns_failed,            ///< The server's host name did not resolve.
+  connect_failed,        ///< The TCP connection was refused or could not be made.
+  tls_failed,            ///< The TLS handshake or certificate check failed.
+  send_failed,           ///< The connection broke while sending the request.
+  receive_failed,        ///< The connection broke or spoke non-HTTP while answering.
+  answer_too_large,      ///< The answer exceeded StepOptions::max_answer_bytes.
+  http_status,           ///< The server answered with a status routed to on-error.
+  unexpected_answer,     ///< A 2xx answer the router could not understand.
+  external_flow_denied,  ///< A flow URL whose host is not in the allow-list.
+  transport_failed,      ///< Any other transport failure (see Outcome::reason).
 };
 
 /// The category of passthru::Errc values; name() is "passthru".

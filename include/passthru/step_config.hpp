@@ -48,14 +48,14 @@ struct Header {
 /// Everything that configures one Passthru step, with its defaults.
 /// Turn it into a StepConfig with StepConfig::build(), which validates it.
 struct StepOptions {
-  std::string url;                        ///< Required: absolute http:// or https:// URL.
-  Method method = Method::get;            ///< GET (query string) or POST (form body).
+  std::string url;                           ///< Required: absolute http:// or https:// URL.
+  Method method = Method::get;               ///< GET (query string) or POST (form body).
   std::chrono::milliseconds timeout{15000};  ///< From execute() to the outcome; > 0.
-  Routes routes;                          ///< Where each answer sends the call.
-  std::vector<Header> headers;            ///< Extra headers sent with every request.
-  bool quote_digits = false;              ///< Send digits as `"1234"`, as Exotel does.
+  Routes routes;                             ///< Where each answer sends the call.
+  std::vector<Header> headers;               ///< Extra headers sent with every request.
+  bool quote_digits = false;                 ///< Send digits as `"1234"`, as Exotel does.
   std::size_t max_answer_bytes = 64 * 1024;  ///< Larger answers route to on-error; > 0.
-  std::string name;                       ///< Label in logs; defaults to the URL's host.
+  std::string name;                          ///< Label in logs; defaults to the URL's host.
 };
 
 /// Thrown by StepConfig::build() for an invalid StepOptions. what() names

@@ -1,8 +1,8 @@
 // Records the Outcomes that execute() callbacks receive, for tests to wait on.
 #pragma once
 
-#include <passthru/outcome.hpp>
 #include <passthru/client.hpp>
+#include <passthru/outcome.hpp>
 
 #include <chrono>
 #include <condition_variable>
