@@ -17,6 +17,10 @@ ConfigError::ConfigError(std::string field, const std::string& message)
 
 namespace {
 
+// A caller is on the line: a longer wait is a configuration mistake (and a
+// deadline of milliseconds::max() would overflow the clock).
+constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(1);
+
 struct UrlHandle {
   CURLU* url = curl_url();
   ~UrlHandle() { curl_url_cleanup(url); }
@@ -102,6 +106,10 @@ StepConfig StepConfig::build(StepOptions options) {
   if (host.empty()) throw ConfigError("url", "has no host");
   if (options.timeout <= std::chrono::milliseconds::zero()) {
     throw ConfigError("timeout", fmt::format("must be positive, got {} ms", options.timeout.count()));
+  }
+  if (options.timeout > kMaxTimeout) {
+    throw ConfigError("timeout", fmt::format("must be at most {} ms (one hour), got {} ms", kMaxTimeout.count(),
+                                             options.timeout.count()));
   }
   if (options.routes.default_next.empty()) {
     throw ConfigError("routes.default_next", "is required: a call must always have somewhere to go");

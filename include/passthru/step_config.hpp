@@ -50,7 +50,7 @@ struct Header {
 struct StepOptions {
   std::string url;                           ///< Required: absolute http:// or https:// URL.
   Method method = Method::get;               ///< GET (query string) or POST (form body).
-  std::chrono::milliseconds timeout{15000};  ///< From execute() to the outcome; > 0.
+  std::chrono::milliseconds timeout{15000};  ///< From execute() to the outcome; > 0, <= 1 h.
   Routes routes;                             ///< Where each answer sends the call.
   std::vector<Header> headers;               ///< Extra headers sent with every request.
   bool quote_digits = false;                 ///< Send digits as `"1234"`, as Exotel does.

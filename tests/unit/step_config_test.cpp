@@ -115,6 +115,16 @@ TEST(StepConfig, AcceptsAOneMillisecondTimeout) {
   EXPECT_EQ(rejected_field(options), "<accepted>");
 }
 
+TEST(StepConfig, AcceptsAnHourButNotLonger) {
+  StepOptions options = valid_options();
+  options.timeout = std::chrono::hours(1);
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+  options.timeout = std::chrono::hours(1) + 1ms;
+  EXPECT_EQ(rejected_field(options), "timeout");
+  options.timeout = std::chrono::milliseconds::max();
+  EXPECT_EQ(rejected_field(options), "timeout");
+}
+
 // --- routes ---
 
 TEST(StepConfig, RejectsAnEmptyDefaultNext) {
