@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
 #include <stdexcept>
 #include <vector>
 
@@ -101,3 +102,34 @@ TEST(Execute, OneStepConfigServesManyCallsWithTheirOwnData) {
 }
 
 }  // namespace
+
+// Engines start the next step from the previous step's outcome, on the
+// client's own thread: execute() and cancel() must work from a callback.
+TEST(Execute, ChainsTheNextStepFromInsideACallback) {
+  using namespace passthru_test;
+  TestHttpServer server;
+  server.reply("GET", "/first", 200, "standard-queue");
+  server.reply("GET", "/second", 200, "vip-connect");
+  SilentServer silent;
+  LogCollector logs;
+  passthru::PassthruClient client(quiet_options(logs));
+  const auto first = passthru::StepConfig::build(step_options(server.url("/first")));
+  const auto second = passthru::StepConfig::build(step_options(server.url("/second")));
+  const auto stalled = passthru::StepConfig::build(step_options(silent.url("/stall")));
+
+  OutcomeCollector collector;
+  client.execute(first, sample_call(), [&, record = collector.callback()](passthru::Outcome outcome) {
+    EXPECT_EQ(outcome.target, "standard-queue");
+    record(outcome);
+    // Started and cancelled from inside the callback: must end cancelled.
+    client.execute(stalled, sample_call(), collector.callback()).cancel();
+    client.execute(second, sample_call(), collector.callback());
+  });
+
+  ASSERT_TRUE(collector.wait_for(3));
+  EXPECT_TRUE(collector.repeated_ids().empty());
+  std::map<passthru::Route, int> routes;
+  for (const auto& outcome : collector.outcomes()) ++routes[outcome.route];
+  EXPECT_EQ(routes[passthru::Route::next_applet], 2);
+  EXPECT_EQ(routes[passthru::Route::cancelled], 1);
+}
