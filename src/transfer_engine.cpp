@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
@@ -99,20 +100,55 @@ Errc classify(CURLcode code) {
 
 // "connection refused (127.0.0.1:8080)" reads better in a call log than
 // libcurl's "Failed to connect to ... Couldn't connect to server".
-std::string transport_detail(CURL* easy, CURLcode code, const char* error_buffer) {
+// Bytes of the answer (headers and body) that arrived before it ended.
+std::size_t bytes_received(CURL* easy, const std::string& body) {
+  long header_bytes = 0;
+  curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_bytes);
+  return static_cast<std::size_t>(header_bytes < 0 ? 0 : header_bytes) + body.size();
+}
+
+// A reason an engineer can act on: "connection refused (127.0.0.1:8080)",
+// "connection reset after 512 bytes of the answer", rather than libcurl's
+// generic texts (which are kept in parentheses where they add something).
+std::string transport_detail(CURL* easy, CURLcode code, const char* error_buffer, std::size_t received) {
   long os_errno = 0;
   curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
-  if (code == CURLE_COULDNT_CONNECT && os_errno != 0) {
-    std::string text = std::strerror(static_cast<int>(os_errno));
-    if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
-    char* ip = nullptr;
-    long port = 0;
-    curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
-    curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
-    if (ip != nullptr && *ip != '\0') return fmt::format("{} ({}:{})", text, ip, port);
-    return text;
+  const std::string curl_text =
+      error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(code);
+  std::string os_text;
+  if (os_errno != 0) {
+    os_text = std::strerror(static_cast<int>(os_errno));
+    if (!os_text.empty())
+      os_text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(os_text[0])));
   }
-  return error_buffer[0] != '\0' ? std::string(error_buffer) : std::string(curl_easy_strerror(code));
+  switch (code) {
+    case CURLE_COULDNT_CONNECT: {
+      if (os_text.empty()) return curl_text;
+      char* ip = nullptr;
+      long port = 0;
+      curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
+      curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
+      if (ip != nullptr && *ip != '\0') return fmt::format("{} ({}:{})", os_text, ip, port);
+      return os_text;
+    }
+    case CURLE_GOT_NOTHING: return "connection closed without an answer";
+    case CURLE_PARTIAL_FILE:
+      return fmt::format("connection closed after {} bytes, before the whole answer", received);
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR: {
+      const char* what = code == CURLE_RECV_ERROR ? "receiving" : "sending";
+      if (os_errno == ECONNRESET) {
+        return code == CURLE_RECV_ERROR
+                   ? fmt::format("connection reset after {} bytes of the answer", received)
+                   : std::string("connection reset while sending the request");
+      }
+      return fmt::format("error {} after {} bytes of the answer: {}", what, received,
+                         os_text.empty() ? curl_text : os_text);
+    }
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_UNSUPPORTED_PROTOCOL: return fmt::format("answer is not HTTP ({})", curl_text);
+    default: return curl_text;
+  }
 }
 
 double milliseconds(std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; }
@@ -364,7 +400,7 @@ void TransferEngine::drain_curl_messages() {
     } else {
       result.transport = Transport::failed;
       result.error = classify(code);
-      result.detail = transport_detail(easy, code, transfer->error);
+      result.detail = transport_detail(easy, code, transfer->error, bytes_received(easy, transfer->answer));
     }
     finish(*transfer, result);
   }
@@ -376,8 +412,13 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
     HttpResult result;
     result.transport = Transport::timed_out;
     result.error = Errc::timed_out;
-    result.detail = fmt::format("no answer within {} ms", found->second->step.data().options.timeout.count());
-    finish(*found->second, result);
+    Transfer& transfer = *found->second;
+    const std::size_t received = bytes_received(transfer.easy, transfer.answer);
+    result.detail = received == 0
+                        ? fmt::format("no answer within {} ms", transfer.step.data().options.timeout.count())
+                        : fmt::format("no complete answer within {} ms ({} bytes received)",
+                                      transfer.step.data().options.timeout.count(), received);
+    finish(transfer, result);
   }
 }
 
