@@ -42,6 +42,8 @@ struct Transfer {
   CURL* easy = nullptr;
   std::string answer;
   bool too_large = false;
+  bool queued = false;   // waiting for a slot under ClientOptions::max_in_flight
+  bool running = false;  // added to the multi handle
   char error[CURL_ERROR_SIZE] = {};
 
   Transfer(StepConfig s) : step(std::move(s)) {}
@@ -159,7 +161,8 @@ TransferEngine::TransferEngine(const ClientOptions& options)
     : logger_(make_logger(options.log_sink, options.log_level)),
       utc_offset_(options.utc_offset),
       user_agent_(options.user_agent.empty() ? "passthru/" PASSTHRU_VERSION_STRING : options.user_agent),
-      log_level_(options.log_level) {
+      log_level_(options.log_level),
+      max_in_flight_(options.max_in_flight) {
   ensure_curl_global_init();
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("passthru: curl_multi_init failed");
@@ -257,32 +260,48 @@ void TransferEngine::start(Submission submission) {
   transfer->started = submission.started;
   submission.call.call_sid = transfer->call_sid;
 
-  const auto fail_now = [&](Errc error, std::string detail) {
-    HttpResult result;
-    result.transport = Transport::failed;
-    result.error = error;
-    result.detail = std::move(detail);
-    complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started,
-             result);
-  };
-
+  HttpResult result;
   try {
     transfer->request = build_request(step, submission.call, now_iso8601());
   } catch (const InvalidCall& error) {
-    return fail_now(Errc::invalid_request, std::string("invalid call context: ") + error.what());
+    result.transport = Transport::failed;
+    result.error = Errc::invalid_request;
+    result.detail = std::string("invalid call context: ") + error.what();
+    return complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started,
+                    result);
   }
 
   const Clock::time_point deadline = submission.started + step.options.timeout;
-  const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  if (remaining <= std::chrono::milliseconds::zero()) {
-    HttpResult result;
+  if (deadline <= Clock::now()) {
     result.transport = Transport::timed_out;
     result.error = Errc::timed_out;
-    result.detail = fmt::format("no answer within {} ms (the deadline passed while queued)",
+    result.detail = fmt::format("no answer within {} ms (the deadline passed before the request could start)",
                                 step.options.timeout.count());
     return complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started,
                     result);
   }
+
+  // From here the deadline timer owns the request, queued or running.
+  transfer->deadline = deadlines_.emplace(deadline, transfer->id);
+  Transfer& ref = *transfer;
+  active_.emplace(transfer->id, std::move(transfer));
+  if (max_in_flight_ == 0 || running_ < max_in_flight_) {
+    launch(ref);
+  } else {
+    ref.queued = true;
+    waiting_.push_back(ref.id);
+  }
+}
+
+void TransferEngine::launch(Transfer& transfer) {
+  const StepData& step = transfer.step.data();
+  const auto fail = [&](std::string detail) {
+    HttpResult result;
+    result.transport = Transport::failed;
+    result.error = Errc::transport_failed;
+    result.detail = std::move(detail);
+    finish(transfer, result);
+  };
 
   CURL* easy = nullptr;
   if (!spare_handles_.empty()) {
@@ -292,20 +311,18 @@ void TransferEngine::start(Submission submission) {
   } else {
     easy = curl_easy_init();
   }
-  if (easy == nullptr) return fail_now(Errc::transport_failed, "curl_easy_init failed");
-  transfer->easy = easy;
+  if (easy == nullptr) return fail("curl_easy_init failed");
+  transfer.easy = easy;
 
-  for (const std::string& line : transfer->request.headers) {
-    curl_slist* appended = curl_slist_append(transfer->headers, line.c_str());
-    if (appended == nullptr) {
-      spare_handles_.push_back(easy);
-      return fail_now(Errc::transport_failed, "out of memory building headers");
-    }
-    transfer->headers = appended;
+  for (const std::string& line : transfer.request.headers) {
+    curl_slist* appended = curl_slist_append(transfer.headers, line.c_str());
+    if (appended == nullptr) return fail("out of memory building headers");
+    transfer.headers = appended;
   }
 
-  curl_easy_setopt(easy, CURLOPT_PRIVATE, transfer.get());
-  curl_easy_setopt(easy, CURLOPT_URL, transfer->request.url.c_str());
+  const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(transfer.deadline->first - Clock::now());
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
+  curl_easy_setopt(easy, CURLOPT_URL, transfer.request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
@@ -313,32 +330,41 @@ void TransferEngine::start(Submission submission) {
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
   curl_easy_setopt(easy, CURLOPT_USERAGENT, user_agent_.c_str());
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer->headers);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, transfer.get());
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer->error);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error);
   curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(step.options.max_answer_bytes));
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>((remaining + kCurlBackstop).count()));
-  if (transfer->request.method == Method::post) {
+  if (transfer.request.method == Method::post) {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer->request.body.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(transfer->request.body.size()));
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.request.body.c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer.request.body.size()));
   } else {
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
   }
 
-  transfer->deadline = deadlines_.emplace(deadline, transfer->id);
-  Transfer& ref = *transfer;
-  active_.emplace(transfer->id, std::move(transfer));
   if (const CURLMcode rc = curl_multi_add_handle(multi_, easy); rc != CURLM_OK) {
-    HttpResult result;
-    result.transport = Transport::failed;
-    result.error = Errc::transport_failed;
-    result.detail = fmt::format("curl_multi_add_handle failed: {}", curl_multi_strerror(rc));
     curl_easy_setopt(easy, CURLOPT_PRIVATE, nullptr);
-    finish(ref, result);
+    return fail(fmt::format("curl_multi_add_handle failed: {}", curl_multi_strerror(rc)));
   }
+  transfer.running = true;
+  ++running_;
+}
+
+void TransferEngine::launch_waiting() {
+  // finish() calls this and launch() can call finish(): one loop, no recursion.
+  if (launching_ || shutting_down_) return;
+  launching_ = true;
+  while (!waiting_.empty() && (max_in_flight_ == 0 || running_ < max_in_flight_)) {
+    const std::uint64_t id = waiting_.front();
+    waiting_.pop_front();
+    const auto found = active_.find(id);
+    if (found == active_.end() || !found->second->queued) continue;  // cancelled or expired while queued
+    found->second->queued = false;
+    launch(*found->second);
+  }
+  launching_ = false;
 }
 
 void TransferEngine::on_socket(int fd, int events) {
@@ -413,8 +439,11 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
     result.transport = Transport::timed_out;
     result.error = Errc::timed_out;
     Transfer& transfer = *found->second;
-    const std::size_t received = bytes_received(transfer.easy, transfer.answer);
-    result.detail = received == 0
+    const std::size_t received = transfer.easy == nullptr ? 0 : bytes_received(transfer.easy, transfer.answer);
+    result.detail = transfer.queued
+                        ? fmt::format("no answer within {} ms (never started: max_in_flight {} reached)",
+                                      transfer.step.data().options.timeout.count(), max_in_flight_)
+                    : received == 0
                         ? fmt::format("no answer within {} ms", transfer.step.data().options.timeout.count())
                         : fmt::format("no complete answer within {} ms ({} bytes received)",
                                       transfer.step.data().options.timeout.count(), received);
@@ -437,9 +466,13 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
   auto node = active_.extract(transfer.id);
   std::unique_ptr<Transfer> owned = std::move(node.mapped());
   deadlines_.erase(owned->deadline);
-  if (owned->easy != nullptr) curl_multi_remove_handle(multi_, owned->easy);
+  if (owned->running) {
+    curl_multi_remove_handle(multi_, owned->easy);
+    --running_;
+  }
   complete(owned->id, owned->step, owned->call_sid, owned->on_outcome, owned->started, result);
   release(std::move(owned));
+  launch_waiting();
 }
 
 void TransferEngine::release(std::unique_ptr<Transfer> transfer) {
@@ -479,6 +512,7 @@ void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const st
 }
 
 void TransferEngine::shut_down() {
+  shutting_down_ = true;  // nothing queued is started just to be cancelled
   for (;;) {
     std::vector<Command> pending;
     {

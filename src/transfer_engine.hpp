@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -84,6 +85,8 @@ class TransferEngine {
 
   void drain_commands();
   void start(Submission submission);
+  void launch(Transfer& transfer);
+  void launch_waiting();
   void drain_curl_messages();
   void expire_deadlines(Clock::time_point now);
   void rearm_timer();
@@ -97,6 +100,7 @@ class TransferEngine {
   std::optional<std::chrono::minutes> utc_offset_;
   std::string user_agent_;
   LogLevel log_level_;
+  std::size_t max_in_flight_;
 
   LoopHooks* hooks_ = nullptr;
   std::atomic<std::uint64_t> next_id_{1};
@@ -113,6 +117,10 @@ class TransferEngine {
   std::optional<Clock::time_point> curl_due_;
   std::optional<Clock::time_point> armed_;
   std::vector<CURL*> spare_handles_;
+  std::deque<std::uint64_t> waiting_;  // ids queued for a slot, oldest first
+  std::size_t running_ = 0;            // transfers added to multi_
+  bool launching_ = false;
+  bool shutting_down_ = false;
 };
 
 }  // namespace detail

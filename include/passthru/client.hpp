@@ -37,6 +37,11 @@ struct ClientOptions {
   std::optional<std::chrono::minutes> utc_offset;
   /// User-Agent header. Empty: "passthru/<version>".
   std::string user_agent;
+  /// Requests running at once (each holds a connection and a socket). Further
+  /// requests wait in a first-in first-out queue; the wait counts against
+  /// their own timeout, so a request that never gets a slot still ends
+  /// on_timeout by its deadline. 0: no limit.
+  std::size_t max_in_flight = 4096;
 };
 
 /// Names one request; cheap to copy, and safe to use after the request has
