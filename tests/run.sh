@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
 # Runs passthru's whole test suite from a fresh Debian 12 machine: installs
-# what is missing, builds with warnings as errors, and runs CTest (unit,
-# integration over loopback, the demo, and the out-of-tree consumers).
+# what is missing, then builds and runs CTest (unit, integration over
+# loopback, the demo, the out-of-tree consumers) three times: a normal
+# build with warnings as errors, ASan+UBSan, and TSan.
+#
+#   bash tests/run.sh          everything (what CI runs)
+#   bash tests/run.sh quick    the normal build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 .ci/install-deps
-build_dir=${PASSTHRU_BUILD_DIR:-build}
-cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo ${PASSTHRU_CMAKE_ARGS:-}
-cmake --build "$build_dir" -j "$(nproc)"
-ctest --test-dir "$build_dir" --output-on-failure --timeout 600 -j 2
+mode=${1:-all}
+jobs=$(nproc)
+
+# suite NAME BUILD_DIR CTEST_EXCLUDE CMAKE_ARGS...
+suite() {
+  local name=$1 dir=$2 exclude=$3
+  shift 3
+  echo "=== $name ==="
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  ctest --test-dir "$dir" --output-on-failure --timeout 600 -j 2 ${exclude:+-E "$exclude"}
+}
+
+suite "normal build" build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+[[ "$mode" == quick ]] && exit 0
+
+# The consumers build their own copies without sanitizers: run once, above.
+suite "ASan+UBSan" build-asan consumer -DCMAKE_BUILD_TYPE=Debug "-DPASSTHRU_SANITIZE=address;undefined"
+TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
+  suite "TSan" build-tsan consumer -DCMAKE_BUILD_TYPE=Debug -DPASSTHRU_SANITIZE=thread
