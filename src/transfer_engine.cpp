@@ -42,6 +42,8 @@ struct Transfer {
   CURL* easy = nullptr;
   std::string answer;
   bool too_large = false;
+  std::size_t head_bytes = 0;
+  bool interim = false;  // the last head seen was a 1xx
   bool queued = false;   // waiting for a slot under ClientOptions::max_in_flight
   bool running = false;  // added to the multi handle
   char error[CURL_ERROR_SIZE] = {};
@@ -50,6 +52,24 @@ struct Transfer {
   Transfer(const Transfer&) = delete;
   Transfer& operator=(const Transfer&) = delete;
   ~Transfer() { curl_slist_free_all(headers); }
+
+  // Counts the bytes of the final answer's head. An interim 1xx head (100
+  // Continue) is not part of the answer, so a new status line starts over.
+  static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* self) {
+    auto& transfer = *static_cast<Transfer*>(self);
+    const std::size_t bytes = size * count;
+    const std::string_view line(data, bytes);
+    if (line.rfind("HTTP/", 0) == 0) {
+      transfer.head_bytes = 0;
+      const auto space = line.find(' ');
+      transfer.interim = space != std::string_view::npos && space + 1 < line.size() && line[space + 1] == '1';
+    }
+    transfer.head_bytes += bytes;
+    return bytes;
+  }
+
+  /// Bytes of the final answer (head and body) that have arrived.
+  std::size_t received() const { return interim ? 0 : head_bytes + answer.size(); }
 
   static std::size_t on_write(char* data, std::size_t size, std::size_t count, void* self) {
     auto& transfer = *static_cast<Transfer*>(self);
@@ -102,13 +122,6 @@ Errc classify(CURLcode code) {
 
 // "connection refused (127.0.0.1:8080)" reads better in a call log than
 // libcurl's "Failed to connect to ... Couldn't connect to server".
-// Bytes of the answer (headers and body) that arrived before it ended.
-std::size_t bytes_received(CURL* easy, const std::string& body) {
-  long header_bytes = 0;
-  curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &header_bytes);
-  return static_cast<std::size_t>(header_bytes < 0 ? 0 : header_bytes) + body.size();
-}
-
 // A reason an engineer can act on: "connection refused (127.0.0.1:8080)",
 // "connection reset after 512 bytes of the answer", rather than libcurl's
 // generic texts (which are kept in parentheses where they add something).
@@ -320,7 +333,8 @@ void TransferEngine::launch(Transfer& transfer) {
     transfer.headers = appended;
   }
 
-  const auto remaining = std::chrono::ceil<std::chrono::milliseconds>(transfer.deadline->first - Clock::now());
+  const auto remaining =
+      std::chrono::ceil<std::chrono::milliseconds>(transfer.deadline->first - Clock::now());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
   curl_easy_setopt(easy, CURLOPT_URL, transfer.request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -333,13 +347,16 @@ void TransferEngine::launch(Transfer& transfer) {
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error);
   curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(step.options.max_answer_bytes));
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>((remaining + kCurlBackstop).count()));
   if (transfer.request.method == Method::post) {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.request.body.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(transfer.request.body.size()));
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(transfer.request.body.size()));
   } else {
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
   }
@@ -426,7 +443,7 @@ void TransferEngine::drain_curl_messages() {
     } else {
       result.transport = Transport::failed;
       result.error = classify(code);
-      result.detail = transport_detail(easy, code, transfer->error, bytes_received(easy, transfer->answer));
+      result.detail = transport_detail(easy, code, transfer->error, transfer->received());
     }
     finish(*transfer, result);
   }
@@ -439,16 +456,28 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
     result.transport = Transport::timed_out;
     result.error = Errc::timed_out;
     Transfer& transfer = *found->second;
-    const std::size_t received = transfer.easy == nullptr ? 0 : bytes_received(transfer.easy, transfer.answer);
-    result.detail = transfer.queued
-                        ? fmt::format("no answer within {} ms (never started: max_in_flight {} reached)",
-                                      transfer.step.data().options.timeout.count(), max_in_flight_)
-                    : received == 0
-                        ? fmt::format("no answer within {} ms", transfer.step.data().options.timeout.count())
-                        : fmt::format("no complete answer within {} ms ({} bytes received)",
-                                      transfer.step.data().options.timeout.count(), received);
+    result.detail = timeout_detail(transfer);
     finish(transfer, result);
   }
+}
+
+std::string TransferEngine::timeout_detail(const Transfer& transfer) const {
+  const auto timeout = transfer.step.data().options.timeout.count();
+  if (transfer.queued) {
+    return fmt::format("no answer within {} ms (never started: max_in_flight {} reached)", timeout,
+                       max_in_flight_);
+  }
+  if (transfer.interim)
+    return fmt::format("no answer within {} ms (only an interim 1xx response arrived)", timeout);
+  if (transfer.head_bytes == 0) return fmt::format("no answer within {} ms", timeout);
+  curl_off_t promised = -1;
+  curl_easy_getinfo(transfer.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &promised);
+  if (promised >= 0) {
+    return fmt::format("no complete answer within {} ms (headers and {} of {} body bytes received)", timeout,
+                       transfer.answer.size(), promised);
+  }
+  return fmt::format("no complete answer within {} ms (headers and {} body bytes received)", timeout,
+                     transfer.answer.size());
 }
 
 void TransferEngine::rearm_timer() {

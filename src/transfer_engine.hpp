@@ -90,6 +90,7 @@ class TransferEngine {
   void drain_curl_messages();
   void expire_deadlines(Clock::time_point now);
   void rearm_timer();
+  std::string timeout_detail(const Transfer& transfer) const;
   void finish(Transfer& transfer, const HttpResult& result);
   void complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
                 OutcomeCallback& on_outcome, Clock::time_point started, const HttpResult& result);
