@@ -108,8 +108,8 @@ StepConfig StepConfig::build(StepOptions options) {
     throw ConfigError("timeout", fmt::format("must be positive, got {} ms", options.timeout.count()));
   }
   if (options.timeout > kMaxTimeout) {
-    throw ConfigError("timeout", fmt::format("must be at most {} ms (one hour), got {} ms", kMaxTimeout.count(),
-                                             options.timeout.count()));
+    throw ConfigError("timeout", fmt::format("must be at most {} ms (one hour), got {} ms",
+                                             kMaxTimeout.count(), options.timeout.count()));
   }
   if (options.routes.default_next.empty()) {
     throw ConfigError("routes.default_next", "is required: a call must always have somewhere to go");
@@ -126,10 +126,13 @@ StepConfig StepConfig::build(StepOptions options) {
   std::string base_url = raw.substr(0, raw.find('#'));
   std::string path = url.get(CURLUPART_PATH);
   std::string label = options.name.empty() ? host : options.name;
+  const bool has_idempotency_key =
+      std::any_of(options.headers.begin(), options.headers.end(),
+                  [](const Header& h) { return lower(h.name) == "idempotency-key"; });
   ResponseRouter router(options.routes);
   auto data = std::make_shared<detail::StepData>(
       detail::StepData{std::move(options), std::move(base_url), std::move(authority), std::move(path),
-                       std::move(label), std::move(router), std::move(header_lines)});
+                       std::move(label), std::move(router), std::move(header_lines), has_idempotency_key});
   return StepConfig(std::move(data));
 }
 

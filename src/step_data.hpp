@@ -19,6 +19,7 @@ struct StepData {
   std::string label;     // options.name, or host when empty
   ResponseRouter router;
   std::vector<std::string> header_lines;  // "Name: value", validated
+  bool has_idempotency_key = false;       // the step sets its own Idempotency-Key
 };
 
 }  // namespace detail

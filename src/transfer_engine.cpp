@@ -13,6 +13,7 @@
 #include <cctype>
 #include <cerrno>
 #include <cstring>
+#include <random>
 #include <stdexcept>
 
 namespace passthru {
@@ -166,6 +167,14 @@ std::string transport_detail(CURL* easy, CURLcode code, const char* error_buffer
   }
 }
 
+// 128 random bits per client: keys stay unique across processes and restarts.
+std::string random_key_prefix() {
+  std::random_device device;
+  std::uint64_t high = (std::uint64_t{device()} << 32) | device();
+  std::uint64_t low = (std::uint64_t{device()} << 32) | device();
+  return fmt::format("{:016x}{:016x}", high, low);
+}
+
 double milliseconds(std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; }
 
 }  // namespace
@@ -175,7 +184,9 @@ TransferEngine::TransferEngine(const ClientOptions& options)
       utc_offset_(options.utc_offset),
       user_agent_(options.user_agent.empty() ? "passthru/" PASSTHRU_VERSION_STRING : options.user_agent),
       log_level_(options.log_level),
-      max_in_flight_(options.max_in_flight) {
+      max_in_flight_(options.max_in_flight),
+      max_idle_seconds_(options.connection_max_idle.count()),
+      key_prefix_(random_key_prefix()) {
   ensure_curl_global_init();
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("passthru: curl_multi_init failed");
@@ -332,12 +343,22 @@ void TransferEngine::launch(Transfer& transfer) {
     if (appended == nullptr) return fail("out of memory building headers");
     transfer.headers = appended;
   }
+  if (!step.has_idempotency_key) {
+    // libcurl silently sends a request again when a reused keep-alive
+    // connection closes before answering; the same key on every copy lets the
+    // customer's server drop the duplicate.
+    const std::string line = fmt::format("Idempotency-Key: {}-{}", key_prefix_, transfer.id);
+    curl_slist* appended = curl_slist_append(transfer.headers, line.c_str());
+    if (appended == nullptr) return fail("out of memory building headers");
+    transfer.headers = appended;
+  }
 
   const auto remaining =
       std::chrono::ceil<std::chrono::milliseconds>(transfer.deadline->first - Clock::now());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
   curl_easy_setopt(easy, CURLOPT_URL, transfer.request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, static_cast<long>(max_idle_seconds_));
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(easy, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));

@@ -102,6 +102,8 @@ class TransferEngine {
   std::string user_agent_;
   LogLevel log_level_;
   std::size_t max_in_flight_;
+  long long max_idle_seconds_;
+  std::string key_prefix_;
 
   LoopHooks* hooks_ = nullptr;
   std::atomic<std::uint64_t> next_id_{1};

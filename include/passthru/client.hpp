@@ -42,6 +42,11 @@ struct ClientOptions {
   /// their own timeout, so a request that never gets a slot still ends
   /// on_timeout by its deadline. 0: no limit.
   std::size_t max_in_flight = 4096;
+  /// A kept-alive connection idle longer than this is closed, not reused.
+  /// Shorter than the common server keep-alive of 5 s, so we rarely reuse a
+  /// connection the server is closing (libcurl would then send the request
+  /// again; the Idempotency-Key header lets the server spot such a copy).
+  std::chrono::seconds connection_max_idle{4};
 };
 
 /// Names one request; cheap to copy, and safe to use after the request has

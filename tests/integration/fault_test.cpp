@@ -361,3 +361,42 @@ INSTANTIATE_TEST_SUITE_P(Faults, FaultsRedirect, ::testing::ValuesIn(redirect_ca
                          });
 
 }  // namespace
+
+// libcurl sends a request again, unasked, when a reused keep-alive connection
+// closes before answering: the server sees one POST twice. Every copy carries
+// the same Idempotency-Key, and different requests never share one, so the
+// server can always tell a duplicate.
+TEST_F(Faults, ResentPostAfterAKeepAliveRaceCarriesTheSameIdempotencyKey) {
+  OutcomeCollector collector;
+  const auto step = StepConfig::build(options("/keepalive-once", kLongTimeout, Method::post));
+  const auto first =
+      collector.wait_for_id(client_->execute(step, passthru_test::sample_call(), collector.callback()).id());
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->route, Route::next_applet) << first->reason;
+  const auto second =
+      collector.wait_for_id(client_->execute(step, passthru_test::sample_call(), collector.callback()).id());
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->route, Route::next_applet) << second->reason;
+  client_.reset();
+  EXPECT_EQ(collector.total_calls(), 2u);
+
+  // Proof of the duplicate: two executes, three POSTs received.
+  const auto received = server_.requests();
+  ASSERT_EQ(received.size(), 3u);
+  EXPECT_EQ(server_.connections_accepted(), 2u);
+  for (const auto& request : received) EXPECT_EQ(request.method, "POST");
+  EXPECT_FALSE(received[0].idempotency_key.empty());
+  EXPECT_NE(received[0].idempotency_key, received[1].idempotency_key);
+  EXPECT_EQ(received[1].idempotency_key, received[2].idempotency_key);
+  EXPECT_EQ(received[1].body, received[2].body);
+}
+
+TEST_F(Faults, AStepsOwnIdempotencyKeyIsSentUnchanged) {
+  auto step = options("/target");
+  step.headers.push_back({"Idempotency-Key", "engine-chosen-42"});
+  const auto result = run(step);
+  EXPECT_EQ(result.outcome.route, Route::next_applet) << result.outcome.reason;
+  const auto received = server_.requests();
+  ASSERT_EQ(received.size(), 1u);
+  EXPECT_EQ(received[0].idempotency_key, "engine-chosen-42");
+}

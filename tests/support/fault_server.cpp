@@ -88,6 +88,7 @@ class FaultServer::Connection {
     if (!request) return;
     path_ = request->path;
     server_.record_request(std::move(*request));
+    if (path_ == "/keepalive-once") return keep_alive_once();
     behave();
   }
 
@@ -177,6 +178,9 @@ class FaultServer::Connection {
       rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 2);
       const auto colon = header.find(':');
       if (colon == std::string_view::npos) continue;
+      if (iequals(trim(header.substr(0, colon)), "Idempotency-Key")) {
+        request.idempotency_key = std::string(trim(header.substr(colon + 1)));
+      }
       if (iequals(trim(header.substr(0, colon)), "Content-Length")) {
         content_length = parse_size(trim(header.substr(colon + 1))).value_or(0);
       }
@@ -243,6 +247,18 @@ class FaultServer::Connection {
     } else {
       not_found();
     }
+  }
+
+  // The classic keep-alive race: the server drops an idle connection just as
+  // the client reuses it, so the next request on it gets no answer.
+  void keep_alive_once() {
+    if (send_all("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nvip-connect") !=
+        Io::ok) {
+      return;
+    }
+    auto again = read_request();
+    if (!again) return;
+    server_.record_request(std::move(*again));
   }
 
   void not_found() { send_all(plain_answer("HTTP/1.1 404 Not Found", "no fault at " + path_)); }

@@ -15,16 +15,19 @@ namespace passthru_test {
 
 /// One request as the fault server read it off the wire.
 struct FaultRequest {
-  std::string method;  ///< "GET", "POST", ...
-  std::string target;  ///< The request target as sent ("/close?CallSid=abc123").
-  std::string path;    ///< The target without its query ("/close").
-  std::string body;    ///< The Content-Length body, if any.
+  std::string method;           ///< "GET", "POST", ...
+  std::string target;           ///< The request target as sent ("/close?CallSid=abc123").
+  std::string path;             ///< The target without its query ("/close").
+  std::string body;             ///< The Content-Length body, if any.
+  std::string idempotency_key;  ///< The Idempotency-Key header, if any.
 };
 
 /// Serves every connection on a thread of its own and behaves by the path of
 /// the request line (the query is ignored):
 ///
 /// | path | behaviour |
+/// | /keepalive-once | answers the first request and keeps the connection; reads
+///   the next request on it, then closes without answering |
 /// |---|---|
 /// | `/delay/N` | 200 text/plain `vip-connect` after N ms |
 /// | `/hang` | reads the request, never answers |
