@@ -102,6 +102,11 @@ StepConfig StepConfig::build(StepOptions options) {
   if (scheme != "http" && scheme != "https") {
     throw ConfigError("url", fmt::format("scheme '{}' is not allowed: use http or https", scheme));
   }
+  // libcurl also accepts "http:/host" and "http:///host"; what is sent must
+  // be exactly what the customer configured, so demand the canonical form.
+  if (lower(raw.substr(0, scheme.size() + 3)) != scheme + "://") {
+    throw ConfigError("url", fmt::format("'{}' must start with {}://", raw, scheme));
+  }
   std::string host = url.get(CURLUPART_HOST);
   if (host.empty()) throw ConfigError("url", "has no host");
   if (options.timeout <= std::chrono::milliseconds::zero()) {

@@ -183,7 +183,6 @@ TransferEngine::TransferEngine(const ClientOptions& options)
     : logger_(make_logger(options.log_sink, options.log_level)),
       utc_offset_(options.utc_offset),
       user_agent_(options.user_agent.empty() ? "passthru/" PASSTHRU_VERSION_STRING : options.user_agent),
-      log_level_(options.log_level),
       max_in_flight_(options.max_in_flight),
       max_idle_seconds_(options.connection_max_idle.count()),
       key_prefix_(random_key_prefix()) {

@@ -100,7 +100,6 @@ class TransferEngine {
   std::shared_ptr<spdlog::logger> logger_;
   std::optional<std::chrono::minutes> utc_offset_;
   std::string user_agent_;
-  LogLevel log_level_;
   std::size_t max_in_flight_;
   long long max_idle_seconds_;
   std::string key_prefix_;

@@ -2,7 +2,8 @@
 # Runs passthru's whole test suite from a fresh Debian 12 machine: installs
 # what is missing, then builds and runs CTest (unit, integration over
 # loopback, the demo, the out-of-tree consumers) three times: a normal
-# build with warnings as errors, ASan+UBSan, and TSan.
+# build with warnings as errors, ASan+UBSan, and TSan; and runs the libFuzzer
+# targets for FUZZ_SECONDS (default 60) each.
 #
 #   bash tests/run.sh          everything (what CI runs)
 #   bash tests/run.sh quick    the normal build only
@@ -25,6 +26,10 @@ suite() {
 
 suite "normal build" build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 [[ "$mode" == quick ]] && exit 0
+
+# libFuzzer targets (Clang, ASan+UBSan) for the router, request builder and
+# step validation, each for a bounded time; any crash fails the run.
+FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash tests/fuzz/run.sh
 
 # The consumers build their own copies without sanitizers: run once, above.
 suite "ASan+UBSan" build-asan consumer -DCMAKE_BUILD_TYPE=Debug "-DPASSTHRU_SANITIZE=address;undefined"

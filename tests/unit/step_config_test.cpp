@@ -95,6 +95,13 @@ TEST(StepConfig, AcceptsAUrlWithAQueryAndFragment) {
   EXPECT_EQ(rejected_field(with_url("https://crm.example.com/passthru?key=abc#top")), "<accepted>");
 }
 
+TEST(StepConfig, RejectsASchemeWithoutBothSlashes) {
+  EXPECT_EQ(rejected_field(with_url("http:/example.com/cb")), "url");
+  EXPECT_EQ(rejected_field(with_url("HTTPS:/example.com/cb")), "url");
+  EXPECT_EQ(rejected_field(with_url("http:example.com/cb")), "url");
+  EXPECT_EQ(rejected_field(with_url("HTTPS://example.com/cb")), "<accepted>");
+}
+
 // --- timeout ---
 
 TEST(StepConfig, RejectsAZeroTimeout) {
