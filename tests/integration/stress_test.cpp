@@ -34,16 +34,16 @@ void expect_exactly_once(const OutcomeCollector& collector, const std::vector<st
 TEST(Deadlines, ThousandRequestsTimingOutTogetherAllArriveOnTimeAndNeverEarly) {
   constexpr int kRequests = 1000;
   constexpr auto kTimeout = 200ms;
-  SilentServer silent;
-  LogCollector logs;
-  passthru::PassthruClient client(quiet_options(logs));
-  const auto step = passthru::StepConfig::build(step_options(silent.url("/never"), kTimeout));
-
+  // Declared before the client, so they outlive its thread.
   std::mutex mutex;
   std::vector<Clock::duration> lateness;
   lateness.reserve(kRequests);
   std::atomic<int> early{0};
   Event all_done;
+  SilentServer silent;
+  LogCollector logs;
+  passthru::PassthruClient client(quiet_options(logs));
+  const auto step = passthru::StepConfig::build(step_options(silent.url("/never"), kTimeout));
   for (int i = 0; i < kRequests; ++i) {
     const auto due = Clock::now() + kTimeout;
     client.execute(step, sample_call(), [&, due](passthru::Outcome outcome) {

@@ -78,10 +78,10 @@ void StartGate::arrive_and_wait() {
 }
 
 void Event::set() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    set_ = true;
-  }
+  // Notify under the lock: a waiter may destroy the Event as soon as it sees
+  // set_, which it cannot do before this function lets go of the mutex.
+  std::lock_guard<std::mutex> lock(mutex_);
+  set_ = true;
   changed_.notify_all();
 }
 

@@ -22,7 +22,8 @@ class TestHttpServer::Server : public httplib::Server {
   socket_t listening_socket() const { return svr_sock_; }
 };
 
-TestHttpServer::TestHttpServer(ServerOptions options) : server_(std::make_unique<Server>()) {
+TestHttpServer::TestHttpServer(ServerOptions options)
+    : server_(std::make_unique<Server>()), record_requests_(options.record_requests) {
   const std::size_t threads = options.threads == 0 ? 1 : options.threads;
   server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server_->set_keep_alive_max_count(options.keep_alive_max_count == 0 ? 1 : options.keep_alive_max_count);
@@ -105,7 +106,11 @@ void TestHttpServer::handle(const httplib::Request& req, httplib::Response& res)
     recorded.remote_port = req.remote_port;
 
     std::lock_guard<std::mutex> lock(mutex_);
-    requests_.push_back(std::move(recorded));
+    if (record_requests_) {
+      requests_.push_back(std::move(recorded));
+    } else {
+      ++unrecorded_;
+    }
     auto it = handlers_.find({req.method, req.path});
     if (it != handlers_.end()) handler = it->second;
   }
@@ -135,7 +140,7 @@ std::vector<RecordedRequest> TestHttpServer::requests_to(const std::string& path
 
 std::size_t TestHttpServer::request_count() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return requests_.size();
+  return requests_.size() + unrecorded_;
 }
 
 std::set<int> TestHttpServer::remote_ports() const {

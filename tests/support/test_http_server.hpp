@@ -48,6 +48,9 @@ struct ServerOptions {
   std::chrono::seconds keep_alive_timeout{2};
   /// Listen backlog (httplib's compiled default is 5, too small for bursts).
   int backlog = 4096;
+  /// Keep every request for requests(); a soak turns this off so the
+  /// server's own memory does not grow with the request count.
+  bool record_requests = true;
 };
 
 /// An httplib::Server on its own thread, bound to 127.0.0.1 on a free port.
@@ -102,6 +105,8 @@ class TestHttpServer {
   mutable std::mutex mutex_;
   mutable std::condition_variable arrived_;
   std::vector<RecordedRequest> requests_;
+  bool record_requests_ = true;
+  std::size_t unrecorded_ = 0;  // requests counted but not kept
   std::map<std::pair<std::string, std::string>, Handler> handlers_;
 };
 
