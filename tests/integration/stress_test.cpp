@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -163,6 +164,60 @@ TEST(Stress, ExecuteFromEightThreadsWhileOthersCancel) {
     ASSERT_TRUE(collector.wait_for(kThreads * kPerThread));
   }
   expect_exactly_once(collector, ids);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Stress, TenThousandInFlightOverMixedPathsEachAnsweredOnceByItsDeadline) {
+  constexpr int kRequests = 10000;
+  constexpr auto kTimeout = 2s;
+  // Client and servers share this process: 10,000 client sockets, a silent
+  // listener whose pending connections the kernel holds, and a refusing port
+  // use far fewer descriptors than the 20,000 allowed.
+  ServerOptions server_options;
+  server_options.keep_alive_max_count = 1;
+  server_options.record_requests = false;
+  TestHttpServer server(server_options);
+  server.reply("GET", "/crm", 200, "vip-connect");
+  server.reply("GET", "/down", 503, "");
+  SilentServer silent;
+  RefusedPort refused;
+  OutcomeCollector collector;
+  std::vector<std::uint64_t> ids;
+  ids.reserve(kRequests);
+  {
+    passthru::ClientOptions options;
+    options.log_sink = [](passthru::LogLevel, std::string_view) {};
+    options.max_in_flight = 0;  // all 10,000 at once
+    passthru::PassthruClient client(options);
+    const std::vector<passthru::StepConfig> steps = {
+        passthru::StepConfig::build(step_options(silent.url("/never"), kTimeout)),
+        passthru::StepConfig::build(step_options(silent.url("/never"), kTimeout)),
+        passthru::StepConfig::build(step_options(refused.url("/none"), kTimeout)),
+        passthru::StepConfig::build(step_options(server.url("/crm"), kTimeout)),
+        passthru::StepConfig::build(step_options(server.url("/down"), kTimeout)),
+    };
+    const auto started = Clock::now();
+    for (int i = 0; i < kRequests; ++i) {
+      const auto handle = client.execute(steps[static_cast<std::size_t>(i) % steps.size()], sample_call(),
+                                         collector.callback());
+      ids.push_back(handle.id());
+      if (i % 10 == 9) handle.cancel();
+    }
+    ASSERT_TRUE(collector.wait_for(kRequests, 60s));
+    // Generous (sanitizer builds run here too): proves nothing waits past its
+    // deadline by more than slack; Deadlines.* measure the precision.
+    EXPECT_LT(Clock::now() - started, kTimeout + 20s);
+  }
+  expect_exactly_once(collector, ids);
+  std::map<Route, int> routes;
+  for (const auto& outcome : collector.outcomes()) ++routes[outcome.route];
+  EXPECT_GT(routes[Route::on_timeout], 0);
+  EXPECT_GT(routes[Route::on_error], 0);
+  EXPECT_GT(routes[Route::next_applet], 0);
+  EXPECT_GT(routes[Route::cancelled], 0);
 }
 
 }  // namespace
