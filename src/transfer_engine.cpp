@@ -10,6 +10,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -27,6 +28,7 @@ namespace {
 // can fire up to a millisecond early in 7.88).
 constexpr auto kCurlBackstop = std::chrono::milliseconds(250);
 constexpr std::size_t kMaxSpareHandles = 256;
+constexpr std::size_t kStartsPerTurn = 64;
 
 }  // namespace
 
@@ -251,22 +253,33 @@ void TransferEngine::on_wake() {
 }
 
 void TransferEngine::drain_commands() {
-  {
-    std::lock_guard<std::mutex> lock(inbox_mutex_);
-    draining_.swap(inbox_);
-  }
-  for (Command& command : draining_) {
-    if (command.submission) {
-      start(std::move(*command.submission));
-    } else if (auto found = active_.find(command.cancel_id); found != active_.end()) {
-      HttpResult result;
-      result.transport = Transport::cancelled;
-      result.error = Errc::cancelled;
-      result.detail = "cancelled by the engine";
-      finish(*found->second, result);
+  // A burst of thousands of execute() calls is started a slice at a time, so
+  // deadlines and sockets are served between slices: otherwise the first
+  // requests' deadlines would wait for the last requests' connects.
+  std::size_t budget = kStartsPerTurn;
+  while (budget > 0) {
+    if (draining_next_ == draining_.size()) {
+      draining_.clear();
+      draining_next_ = 0;
+      std::lock_guard<std::mutex> lock(inbox_mutex_);
+      draining_.swap(inbox_);
+      if (draining_.empty()) return;
+    }
+    for (; budget > 0 && draining_next_ < draining_.size(); --budget, ++draining_next_) {
+      Command& command = draining_[draining_next_];
+      if (command.submission) {
+        start(std::move(*command.submission));
+      } else if (auto found = active_.find(command.cancel_id); found != active_.end()) {
+        HttpResult result;
+        result.transport = Transport::cancelled;
+        result.error = Errc::cancelled;
+        result.detail = "cancelled by the engine";
+        finish(*found->second, result);
+      }
     }
   }
-  draining_.clear();
+  // Out of budget with work possibly left: come back after timers and sockets.
+  hooks_->wake();
 }
 
 std::string TransferEngine::now_iso8601() const {
@@ -566,12 +579,16 @@ void TransferEngine::shut_down() {
     std::vector<Command> pending;
     {
       std::lock_guard<std::mutex> lock(inbox_mutex_);
-      if (inbox_.empty() && active_.empty()) {
+      if (inbox_.empty() && active_.empty() && draining_next_ == draining_.size()) {
         accepting_ = false;
         break;
       }
       pending.swap(inbox_);
     }
+    for (std::size_t i = draining_next_; i < draining_.size(); ++i)
+      pending.push_back(std::move(draining_[i]));
+    draining_.clear();
+    draining_next_ = 0;
     HttpResult result;
     result.transport = Transport::cancelled;
     result.error = Errc::shut_down;

@@ -112,6 +112,7 @@ class TransferEngine {
   std::vector<Command> inbox_;     // guarded by inbox_mutex_
   bool accepting_ = true;          // guarded by inbox_mutex_
   std::vector<Command> draining_;  // loop thread: swapped with inbox_
+  std::size_t draining_next_ = 0;  // first command of draining_ not yet run
 
   CURLM* multi_ = nullptr;
   std::unordered_map<std::uint64_t, std::unique_ptr<Transfer>> active_;
