@@ -66,10 +66,7 @@ TEST_F(Cancellation, CancelBeforeAnAnswerRoutesToCancelledExactlyOnce) {
 TEST_F(Cancellation, CancelWhileTheServerIsAnsweringRoutesToCancelledExactlyOnce) {
   passthru_test::Event release;  // outlives the server, whose worker waits on it
   TestHttpServer server;
-  struct ReleaseAtExit {
-    passthru_test::Event& event;
-    ~ReleaseAtExit() { event.set(); }
-  } release_at_exit{release};
+  passthru_test::SetOnExit release_at_exit(release);
   server.on("GET", "/slow", [&release](const httplib::Request&, httplib::Response& res) {
     release.wait_for(30s);
     res.set_content("vip-connect", "text/plain");

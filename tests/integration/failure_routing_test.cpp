@@ -82,10 +82,7 @@ TEST_F(FailureRouting, TimeoutWithoutOnTimeoutOrOnErrorTargetsFallsBackToDefault
 TEST_F(FailureRouting, ServerThatStallsAfterTheHeadersRoutesToOnTimeout) {
   passthru_test::Event release;  // outlives the server, whose worker waits on it
   TestHttpServer server;
-  struct ReleaseAtExit {
-    passthru_test::Event& event;
-    ~ReleaseAtExit() { event.set(); }
-  } release_at_exit{release};
+  passthru_test::SetOnExit release_at_exit(release);
   server.on("GET", "/drip", [&release](const httplib::Request&, httplib::Response& res) {
     res.set_chunked_content_provider("text/plain", [&release](size_t offset, httplib::DataSink& sink) {
       if (offset == 0) {

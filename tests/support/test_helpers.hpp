@@ -91,6 +91,19 @@ class Event {
   bool set_ = false;
 };
 
+/// Sets an Event when the scope ends, so a server worker blocked on it is
+/// released before the server's destructor waits for its workers.
+class SetOnExit {
+ public:
+  explicit SetOnExit(Event& event) : event_(event) {}
+  ~SetOnExit() { event_.set(); }
+  SetOnExit(const SetOnExit&) = delete;
+  SetOnExit& operator=(const SetOnExit&) = delete;
+
+ private:
+  Event& event_;
+};
+
 /// Decodes %XX escapes only; "+" stays "+" (the library never sends "+" for a space).
 std::string percent_decode(std::string_view text);
 
