@@ -24,6 +24,7 @@ class Category final : public std::error_category {
       case Errc::unexpected_answer: return "unexpected answer";
       case Errc::external_flow_denied: return "flow URL host not allowed";
       case Errc::transport_failed: return "transport failure";
+      case Errc::blocked_destination: return "blocked destination";
     }
     return "unknown passthru error";
   }

@@ -22,6 +22,7 @@ struct StepData;
 struct BuiltRequest {
   Method method = Method::get;
   std::string url;                   // with the call's query string for GET
+  std::string signed_url;            // url without user-info: what a signature covers
   std::string body;                  // form body for POST, empty for GET
   std::vector<std::string> headers;  // "Name: value" lines, in order
 };
@@ -56,7 +57,9 @@ std::chrono::minutes local_utc_offset(std::chrono::system_clock::time_point when
 std::vector<std::pair<std::string, std::string>> call_params(const CallContext& call, bool quote_digits,
                                                              std::string_view now);
 
-/// The full request for `call` at `step`.
+/// The full request for `call` at `step`. Throws InvalidCall when the call
+/// makes a GET URL longer than kMaxUrlBytes or a POST body longer than
+/// kMaxPostBodyBytes.
 BuiltRequest build_request(const StepData& step, const CallContext& call, std::string_view now);
 
 }  // namespace detail

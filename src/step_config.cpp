@@ -1,8 +1,12 @@
 #include "curl_global.hpp"
+#include "destination_guard.hpp"
+#include "redact.hpp"
 #include "step_data.hpp"
 
 #include <curl/curl.h>
 #include <fmt/format.h>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -16,6 +20,11 @@ ConfigError::ConfigError(std::string field, const std::string& message)
       field_(std::move(field)) {}
 
 namespace {
+
+using detail::contains_name;
+using detail::IpAddress;
+using detail::IpNetwork;
+using detail::kMaxHeaderValueBytes;
 
 // A caller is on the line: a longer wait is a configuration mistake (and a
 // deadline of milliseconds::max() would overflow the clock).
@@ -60,11 +69,73 @@ void validate_headers(const std::vector<Header>& headers, std::vector<std::strin
     if (header.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
       throw ConfigError(field + ".value", "must not contain CR, LF or NUL");
     }
+    if (header.value.size() > kMaxHeaderValueBytes) {
+      throw ConfigError(field + ".value", fmt::format("is {} bytes, over the limit of {}", header.value.size(),
+                                                      kMaxHeaderValueBytes));
+    }
     lines.push_back(header.name + ": " + header.value);
   }
   const bool has_accept = std::any_of(headers.begin(), headers.end(),
                                       [](const Header& header) { return lower(header.name) == "accept"; });
   if (!has_accept) lines.emplace_back("Accept: text/plain, application/json;q=0.9, */*;q=0.1");
+}
+
+bool is_secret_header(std::string_view name, const std::vector<std::string>& secret_names) {
+  static const std::vector<std::string> always = {"authorization", "proxy-authorization", "cookie"};
+  return contains_name(always, name) || contains_name(secret_names, name);
+}
+
+// Loopback by name or literal address: the only hosts plain http:// may
+// reach without StepOptions::allow_plain_http.
+bool is_loopback_host(std::string host) {
+  host = lower(std::move(host));
+  if (host == "localhost") return true;
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  IpAddress address;
+  if (!IpAddress::parse(host, address)) return false;
+  static IpNetwork v4_loopback;
+  static IpNetwork v6_loopback;
+  static const bool parsed =
+      IpNetwork::parse("127.0.0.0/8", v4_loopback) && IpNetwork::parse("::1/128", v6_loopback);
+  return parsed && (v4_loopback.contains(address) || v6_loopback.contains(address));
+}
+
+void require_readable(const std::string& path, const char* field) {
+  if (path.empty()) return;
+  if (::access(path.c_str(), R_OK) != 0) {
+    throw ConfigError(field, fmt::format("'{}' cannot be read", path));
+  }
+}
+
+void validate_tls(const TlsOptions& tls) {
+  require_readable(tls.ca_file, "tls.ca_file");
+  require_readable(tls.ca_dir, "tls.ca_dir");
+  require_readable(tls.client_cert_file, "tls.client_cert_file");
+  require_readable(tls.client_key_file, "tls.client_key_file");
+  if (!tls.client_key_file.empty() && tls.client_cert_file.empty()) {
+    throw ConfigError("tls.client_key_file", "is set without tls.client_cert_file");
+  }
+  const std::string& pin = tls.pinned_public_key;
+  if (pin.rfind("sha256//", 0) == 0) {
+    // "sha256//<base64>;sha256//<base64>": 44 base64 characters per SHA-256.
+    std::string_view rest = pin;
+    while (!rest.empty()) {
+      const auto semicolon = rest.find(';');
+      const std::string_view entry = rest.substr(0, semicolon);
+      rest = semicolon == std::string_view::npos ? std::string_view() : rest.substr(semicolon + 1);
+      const bool well_formed =
+          entry.rfind("sha256//", 0) == 0 && entry.size() == 8 + 44 &&
+          std::all_of(entry.begin() + 8, entry.end(), [](char c) {
+            return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '+' || c == '/' || c == '=';
+          });
+      if (!well_formed) {
+        throw ConfigError("tls.pinned_public_key",
+                          "must be \"sha256//<base64 of 32 bytes>\" entries joined by ';', or a key file");
+      }
+    }
+  } else {
+    require_readable(pin, "tls.pinned_public_key");
+  }
 }
 
 void validate_names(const std::vector<std::string>& names, const char* field) {
@@ -80,9 +151,15 @@ StepConfig::StepConfig(std::shared_ptr<const detail::StepData> data) noexcept : 
 const StepOptions& StepConfig::options() const noexcept { return data_->options; }
 
 StepConfig StepConfig::build(StepOptions options) {
-  detail::ensure_curl_global_init();
+  using namespace detail;
+  ensure_curl_global_init();
   const std::string& raw = options.url;
+  // Error messages show the URL without its user-info or secret values.
+  const std::string shown = redact_url(raw, options.secret_names);
   if (raw.empty()) throw ConfigError("url", "is required");
+  if (raw.size() > kMaxUrlBytes) {
+    throw ConfigError("url", fmt::format("is {} bytes, over the limit of {}", raw.size(), kMaxUrlBytes));
+  }
   for (unsigned char c : raw) {
     if (c <= 0x20 || c == 0x7F) throw ConfigError("url", "must not contain spaces or control characters");
   }
@@ -90,13 +167,13 @@ StepConfig StepConfig::build(StepOptions options) {
   // before it gets the chance.
   if (const auto authority = raw.find("://");
       authority != std::string::npos && (authority + 3 == raw.size() || raw[authority + 3] == '/')) {
-    throw ConfigError("url", fmt::format("'{}' has no host", raw));
+    throw ConfigError("url", fmt::format("'{}' has no host", shown));
   }
   UrlHandle url;
   if (url.url == nullptr) throw std::bad_alloc();
   if (const CURLUcode rc = curl_url_set(url.url, CURLUPART_URL, raw.c_str(), CURLU_NON_SUPPORT_SCHEME);
       rc != CURLUE_OK) {
-    throw ConfigError("url", fmt::format("'{}' is not an absolute URL ({})", raw, curl_url_strerror(rc)));
+    throw ConfigError("url", fmt::format("'{}' is not an absolute URL ({})", shown, curl_url_strerror(rc)));
   }
   const std::string scheme = lower(url.get(CURLUPART_SCHEME));
   if (scheme != "http" && scheme != "https") {
@@ -105,10 +182,16 @@ StepConfig StepConfig::build(StepOptions options) {
   // libcurl also accepts "http:/host" and "http:///host"; what is sent must
   // be exactly what the customer configured, so demand the canonical form.
   if (lower(raw.substr(0, scheme.size() + 3)) != scheme + "://") {
-    throw ConfigError("url", fmt::format("'{}' must start with {}://", raw, scheme));
+    throw ConfigError("url", fmt::format("'{}' must start with {}://", shown, scheme));
   }
   std::string host = url.get(CURLUPART_HOST);
   if (host.empty()) throw ConfigError("url", "has no host");
+  if (scheme == "http" && !options.allow_plain_http && !is_loopback_host(host)) {
+    throw ConfigError("url", fmt::format("plain http:// to '{}' would send the call's data unencrypted: use "
+                                         "https://, or set StepOptions::allow_plain_http = true for a "
+                                         "trusted network",
+                                         host));
+  }
   if (options.timeout <= std::chrono::milliseconds::zero()) {
     throw ConfigError("timeout", fmt::format("must be positive, got {} ms", options.timeout.count()));
   }
@@ -123,21 +206,60 @@ StepConfig StepConfig::build(StepOptions options) {
   validate_names(options.routes.external_flow_hosts, "routes.external_flow_hosts");
   if (options.max_answer_bytes == 0) throw ConfigError("max_answer_bytes", "must be positive");
 
+  validate_tls(options.tls);
+  if (options.max_redirects < 0 || options.max_redirects > kMaxRedirects) {
+    throw ConfigError("max_redirects",
+                      fmt::format("must be between 0 and {}, got {}", kMaxRedirects, options.max_redirects));
+  }
+  if (options.signing_keys.size() > kMaxSigningKeys) {
+    throw ConfigError("signing_keys", fmt::format("holds {} keys: at most {} (the current key and the next)",
+                                                  options.signing_keys.size(), kMaxSigningKeys));
+  }
+  for (std::size_t i = 0; i < options.signing_keys.size(); ++i) {
+    if (options.signing_keys[i].size() < kMinSigningKeyBytes) {
+      throw ConfigError(fmt::format("signing_keys[{}]", i),
+                        fmt::format("must be at least {} bytes", kMinSigningKeyBytes));
+    }
+  }
+  validate_names(options.secret_names, "secret_names");
+
   std::vector<std::string> header_lines;
   validate_headers(options.headers, header_lines);
 
+  std::vector<std::string> secrets = url_secrets(raw, options.secret_names);
+  for (const Header& header : options.headers) {
+    if (is_secret_header(header.name, options.secret_names)) {
+      secrets.push_back(header.value);
+      // "Bearer <token>", "Basic <base64>": the credential alone too.
+      if (const auto space = header.value.find(' '); space != std::string::npos) {
+        secrets.push_back(header.value.substr(space + 1));
+      }
+    }
+  }
+  for (const std::string& key : options.signing_keys) secrets.push_back(key);
+  if (!options.tls.client_key_password.empty()) secrets.push_back(options.tls.client_key_password);
+
+  // What is sent is libcurl's normalised form of the URL (dot segments
+  // removed, "/" for an empty path), so the URL a signature covers is
+  // exactly the one on the wire.
   const std::string port = url.get(CURLUPART_PORT);
   std::string authority = port.empty() ? host : host + ":" + port;
-  std::string base_url = raw.substr(0, raw.find('#'));
+  curl_url_set(url.url, CURLUPART_FRAGMENT, nullptr, 0);
+  std::string base_url = url.get(CURLUPART_URL);
+  curl_url_set(url.url, CURLUPART_USER, nullptr, 0);
+  curl_url_set(url.url, CURLUPART_PASSWORD, nullptr, 0);
+  curl_url_set(url.url, CURLUPART_OPTIONS, nullptr, 0);
+  std::string signed_url = url.get(CURLUPART_URL);
   std::string path = url.get(CURLUPART_PATH);
   std::string label = options.name.empty() ? host : options.name;
   const bool has_idempotency_key =
       std::any_of(options.headers.begin(), options.headers.end(),
                   [](const Header& h) { return lower(h.name) == "idempotency-key"; });
   ResponseRouter router(options.routes);
-  auto data = std::make_shared<detail::StepData>(
-      detail::StepData{std::move(options), std::move(base_url), std::move(authority), std::move(path),
-                       std::move(label), std::move(router), std::move(header_lines), has_idempotency_key});
+  auto data = std::make_shared<StepData>(StepData{std::move(options), std::move(base_url), std::move(signed_url),
+                                                  std::move(authority), std::move(path), std::move(label),
+                                                  std::move(router), std::move(header_lines),
+                                                  has_idempotency_key, std::move(secrets)});
   return StepConfig(std::move(data));
 }
 

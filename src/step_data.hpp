@@ -13,14 +13,26 @@ namespace detail {
 
 struct StepData {
   StepOptions options;
-  std::string base_url;  // options.url without its fragment: what is sent
+  std::string base_url;    // the normalised URL without its fragment: what is sent
+  std::string signed_url;  // base_url without user-info: what a signature covers
   std::string host;      // for log lines
   std::string path;      // for log lines; never the query (it may hold secrets)
   std::string label;     // options.name, or host when empty
   ResponseRouter router;
   std::vector<std::string> header_lines;  // "Name: value", validated
   bool has_idempotency_key = false;       // the step sets its own Idempotency-Key
+  std::vector<std::string> secrets;       // values never to show in a reason or log line
 };
+
+/// Limits on what one request may carry; larger is refused, never truncated.
+inline constexpr std::size_t kMaxUrlBytes = 8192;
+inline constexpr std::size_t kMaxHeaderValueBytes = 8192;
+inline constexpr std::size_t kMaxPostBodyBytes = 1024 * 1024;
+inline constexpr int kMaxRedirects = 5;
+inline constexpr std::size_t kMinSigningKeyBytes = 32;
+inline constexpr std::size_t kMaxSigningKeys = 2;
+
+
 
 }  // namespace detail
 }  // namespace v0

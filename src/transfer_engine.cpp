@@ -2,6 +2,8 @@
 
 #include "curl_global.hpp"
 #include "logger.hpp"
+#include "redact.hpp"
+#include "signing.hpp"
 #include "step_data.hpp"
 
 #include <passthru/error.hpp>
@@ -9,6 +11,8 @@
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
+
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cctype>
@@ -49,6 +53,9 @@ struct Transfer {
   bool interim = false;  // the last head seen was a 1xx
   bool queued = false;   // waiting for a slot under ClientOptions::max_in_flight
   bool running = false;  // added to the multi handle
+  std::string blocked;   // an address the destination guard refused
+  const DestinationGuard* guard = nullptr;
+  std::vector<std::string> call_secrets;  // values of the call's secret parameters
   char error[CURL_ERROR_SIZE] = {};
 
   Transfer(StepConfig s) : step(std::move(s)) {}
@@ -69,6 +76,20 @@ struct Transfer {
     }
     transfer.head_bytes += bytes;
     return bytes;
+  }
+
+  // Judges every address libcurl is about to connect to, after DNS: a name
+  // that resolves (or rebinds) to a blocked address is caught here.
+  static curl_socket_t on_open_socket(void* self, curlsocktype purpose, curl_sockaddr* address) {
+    auto& transfer = *static_cast<Transfer*>(self);
+    if (purpose == CURLSOCKTYPE_IPCXN) {
+      IpAddress ip;
+      if (!IpAddress::from_sockaddr(&address->addr, ip) || !transfer.guard->permits(ip)) {
+        if (transfer.blocked.empty()) transfer.blocked = ip.to_string();
+        return CURL_SOCKET_BAD;
+      }
+    }
+    return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
   }
 
   /// Bytes of the final answer (head and body) that have arrived.
@@ -119,16 +140,64 @@ Errc classify(CURLcode code) {
     case CURLE_UNSUPPORTED_PROTOCOL:
     case CURLE_BAD_CONTENT_ENCODING: return Errc::receive_failed;
     case CURLE_FILESIZE_EXCEEDED: return Errc::answer_too_large;
+    case CURLE_TOO_MANY_REDIRECTS: return Errc::receive_failed;
     default: return Errc::transport_failed;
   }
 }
 
-// "connection refused (127.0.0.1:8080)" reads better in a call log than
-// libcurl's "Failed to connect to ... Couldn't connect to server".
+bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+
+// Why a TLS connection failed, in words an operator can act on, with
+// libcurl's text kept in parentheses.
+std::string tls_detail(CURL* easy, CURLcode code, const std::string& curl_text) {
+  long verify = 0;
+  curl_easy_getinfo(easy, CURLINFO_SSL_VERIFYRESULT, &verify);
+  switch (code) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+      if (contains(curl_text, "subject name") || contains(curl_text, "host name") ||
+          verify == 62 /* X509_V_ERR_HOSTNAME_MISMATCH */) {
+        return fmt::format("TLS certificate does not match the host name ({})", curl_text);
+      }
+      if (verify == 10 /* X509_V_ERR_CERT_HAS_EXPIRED */ || contains(curl_text, "expired")) {
+        return fmt::format("TLS certificate has expired ({})", curl_text);
+      }
+      if (verify == 9 /* X509_V_ERR_CERT_NOT_YET_VALID */ || contains(curl_text, "not yet valid")) {
+        return fmt::format("TLS certificate is not yet valid ({})", curl_text);
+      }
+      if (verify == 18 || verify == 19 || verify == 20 || verify == 21 || verify == 2 ||
+          contains(curl_text, "issuer") || contains(curl_text, "self-signed") ||
+          contains(curl_text, "self signed")) {
+        return fmt::format("TLS certificate is not trusted: not signed by a known CA ({})", curl_text);
+      }
+      return fmt::format("TLS certificate verification failed ({})", curl_text);
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      return fmt::format("TLS public key does not match the pinned key ({})", curl_text);
+    case CURLE_SSL_CERTPROBLEM:
+      return fmt::format("TLS client certificate or key could not be used ({})", curl_text);
+    case CURLE_SSL_CACERT_BADFILE:
+      return fmt::format("TLS CA file or directory could not be used ({})", curl_text);
+    default: break;
+  }
+  if (contains(curl_text, "protocol version") || contains(curl_text, "unsupported protocol") ||
+      contains(curl_text, "no protocols available") || contains(curl_text, "wrong version number")) {
+    return fmt::format("TLS handshake failed: the server does not offer TLS 1.2 or later, or not the "
+                       "minimum version the step requires ({})",
+                       curl_text);
+  }
+  if (contains(curl_text, "certificate required") || contains(curl_text, "handshake failure") ||
+      contains(curl_text, "bad certificate")) {
+    return fmt::format("TLS handshake failed: the server refused the connection, possibly for want of a "
+                       "valid client certificate ({})",
+                       curl_text);
+  }
+  return fmt::format("TLS handshake failed ({})", curl_text);
+}
+
 // A reason an engineer can act on: "connection refused (127.0.0.1:8080)",
 // "connection reset after 512 bytes of the answer", rather than libcurl's
 // generic texts (which are kept in parentheses where they add something).
-std::string transport_detail(CURL* easy, CURLcode code, const char* error_buffer, std::size_t received) {
+std::pair<Errc, std::string> describe_failure(CURL* easy, CURLcode code, const char* error_buffer,
+                                              std::size_t received) {
   long os_errno = 0;
   curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
   const std::string curl_text =
@@ -139,33 +208,41 @@ std::string transport_detail(CURL* easy, CURLcode code, const char* error_buffer
     if (!os_text.empty())
       os_text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(os_text[0])));
   }
+  const Errc errc = classify(code);
+  if (errc == Errc::tls_failed) return {errc, tls_detail(easy, code, curl_text)};
   switch (code) {
     case CURLE_COULDNT_CONNECT: {
-      if (os_text.empty()) return curl_text;
+      if (os_text.empty()) return {errc, curl_text};
       char* ip = nullptr;
       long port = 0;
       curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
       curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
-      if (ip != nullptr && *ip != '\0') return fmt::format("{} ({}:{})", os_text, ip, port);
-      return os_text;
+      if (ip != nullptr && *ip != '\0') return {errc, fmt::format("{} ({}:{})", os_text, ip, port)};
+      return {errc, os_text};
     }
-    case CURLE_GOT_NOTHING: return "connection closed without an answer";
+    case CURLE_GOT_NOTHING: return {errc, "connection closed without an answer"};
     case CURLE_PARTIAL_FILE:
-      return fmt::format("connection closed after {} bytes, before the whole answer", received);
+      return {errc, fmt::format("connection closed after {} bytes, before the whole answer", received)};
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR: {
+      // With TLS 1.3 a server refuses a client certificate after the
+      // handshake: the alert arrives as a receive error.
+      if (contains(curl_text, "alert") || contains(curl_text, "SSL")) {
+        return {Errc::tls_failed, tls_detail(easy, code, curl_text)};
+      }
       const char* what = code == CURLE_RECV_ERROR ? "receiving" : "sending";
       if (os_errno == ECONNRESET) {
-        return code == CURLE_RECV_ERROR
-                   ? fmt::format("connection reset after {} bytes of the answer", received)
-                   : std::string("connection reset while sending the request");
+        return {errc, code == CURLE_RECV_ERROR
+                          ? fmt::format("connection reset after {} bytes of the answer", received)
+                          : std::string("connection reset while sending the request")};
       }
-      return fmt::format("error {} after {} bytes of the answer: {}", what, received,
-                         os_text.empty() ? curl_text : os_text);
+      return {errc, fmt::format("error {} after {} bytes of the answer: {}", what, received,
+                                os_text.empty() ? curl_text : os_text)};
     }
     case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_UNSUPPORTED_PROTOCOL: return fmt::format("answer is not HTTP ({})", curl_text);
-    default: return curl_text;
+    case CURLE_UNSUPPORTED_PROTOCOL: return {errc, fmt::format("answer is not HTTP ({})", curl_text)};
+    case CURLE_TOO_MANY_REDIRECTS: return {errc, fmt::format("too many redirects ({})", curl_text)};
+    default: return {errc, curl_text};
   }
 }
 
@@ -187,7 +264,8 @@ TransferEngine::TransferEngine(const ClientOptions& options)
       user_agent_(options.user_agent.empty() ? "passthru/" PASSTHRU_VERSION_STRING : options.user_agent),
       max_in_flight_(options.max_in_flight),
       max_idle_seconds_(options.connection_max_idle.count()),
-      key_prefix_(random_key_prefix()) {
+      key_prefix_(random_key_prefix()),
+      guard_(options.block_private_destinations, options.allowed_destinations) {
   ensure_curl_global_init();
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("passthru: curl_multi_init failed");
@@ -295,6 +373,10 @@ void TransferEngine::start(Submission submission) {
   transfer->on_outcome = std::move(submission.on_outcome);
   transfer->started = submission.started;
   submission.call.call_sid = transfer->call_sid;
+  transfer->guard = &guard_;
+  for (const auto& [name, value] : submission.call.custom) {
+    if (contains_name(step.options.secret_names, name)) transfer->call_secrets.push_back(value);
+  }
 
   HttpResult result;
   try {
@@ -304,7 +386,7 @@ void TransferEngine::start(Submission submission) {
     result.error = Errc::invalid_request;
     result.detail = std::string("invalid call context: ") + error.what();
     return complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started,
-                    result);
+                    result, &transfer->call_secrets);
   }
 
   const Clock::time_point deadline = submission.started + step.options.timeout;
@@ -314,7 +396,7 @@ void TransferEngine::start(Submission submission) {
     result.detail = fmt::format("no answer within {} ms (the deadline passed before the request could start)",
                                 step.options.timeout.count());
     return complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started,
-                    result);
+                    result, &transfer->call_secrets);
   }
 
   // From here the deadline timer owns the request, queued or running.
@@ -365,6 +447,20 @@ void TransferEngine::launch(Transfer& transfer) {
     transfer.headers = appended;
   }
 
+  if (!step.options.signing_keys.empty()) {
+    try {
+      for (const std::string& line :
+           signature_headers(step.options.signing_keys, to_string(transfer.request.method),
+                             transfer.request.signed_url, transfer.request.body, std::chrono::system_clock::now())) {
+        curl_slist* appended = curl_slist_append(transfer.headers, line.c_str());
+        if (appended == nullptr) return fail("out of memory building headers");
+        transfer.headers = appended;
+      }
+    } catch (const std::exception& error) {
+      return fail(fmt::format("signing the request failed: {}", error.what()));
+    }
+  }
+
   const auto remaining =
       std::chrono::ceil<std::chrono::milliseconds>(transfer.deadline->first - Clock::now());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
@@ -372,10 +468,42 @@ void TransferEngine::launch(Transfer& transfer) {
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, static_cast<long>(max_idle_seconds_));
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(easy, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+  // Proxy environment variables are not read: where a request goes is the
+  // step's URL alone.
+  curl_easy_setopt(easy, CURLOPT_PROXY, "");
+  if (step.options.max_redirects > 0) {
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(easy, CURLOPT_MAXREDIRS, static_cast<long>(step.options.max_redirects));
+    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+  } else {
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  }
+  if (guard_.enabled()) {
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Transfer::on_open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &transfer);
+  }
+  const TlsOptions& tls = step.options.tls;
+  // Set whatever the system's OpenSSL configuration allows: the minimum is ours.
+  curl_easy_setopt(easy, CURLOPT_SSLVERSION,
+                   static_cast<long>(tls.min_version == TlsVersion::v1_3 ? CURL_SSLVERSION_TLSv1_3
+                                                                         : CURL_SSLVERSION_TLSv1_2));
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, tls.verify_peer ? 1L : 0L);
+  curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, tls.verify_host ? 2L : 0L);
+  // A CA file or directory replaces the system store rather than adding to it.
+  if (!tls.ca_file.empty() || !tls.ca_dir.empty()) {
+    curl_easy_setopt(easy, CURLOPT_CAINFO, tls.ca_file.empty() ? nullptr : tls.ca_file.c_str());
+    curl_easy_setopt(easy, CURLOPT_CAPATH, tls.ca_dir.empty() ? nullptr : tls.ca_dir.c_str());
+  }
+  if (!tls.client_cert_file.empty()) {
+    curl_easy_setopt(easy, CURLOPT_SSLCERT, tls.client_cert_file.c_str());
+    if (!tls.client_key_file.empty()) curl_easy_setopt(easy, CURLOPT_SSLKEY, tls.client_key_file.c_str());
+    if (!tls.client_key_password.empty()) {
+      curl_easy_setopt(easy, CURLOPT_KEYPASSWD, tls.client_key_password.c_str());
+    }
+  }
+  if (!tls.pinned_public_key.empty()) {
+    curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, tls.pinned_public_key.c_str());
+  }
   curl_easy_setopt(easy, CURLOPT_USERAGENT, user_agent_.c_str());
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
@@ -473,10 +601,15 @@ void TransferEngine::drain_curl_messages() {
       result.error = Errc::answer_too_large;
       result.detail =
           fmt::format("answer larger than {} bytes", transfer->step.data().options.max_answer_bytes);
+    } else if (!transfer->blocked.empty()) {
+      result.transport = Transport::failed;
+      result.error = Errc::blocked_destination;
+      result.detail = fmt::format("blocked destination ({})", transfer->blocked);
     } else {
       result.transport = Transport::failed;
-      result.error = classify(code);
-      result.detail = transport_detail(easy, code, transfer->error, transfer->received());
+      auto [errc, detail] = describe_failure(easy, code, transfer->error, transfer->received());
+      result.error = errc;
+      result.detail = std::move(detail);
     }
     finish(*transfer, result);
   }
@@ -532,7 +665,8 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
     curl_multi_remove_handle(multi_, owned->easy);
     --running_;
   }
-  complete(owned->id, owned->step, owned->call_sid, owned->on_outcome, owned->started, result);
+  complete(owned->id, owned->step, owned->call_sid, owned->on_outcome, owned->started, result,
+           &owned->call_secrets);
   release(std::move(owned));
   launch_waiting();
 }
@@ -548,10 +682,15 @@ void TransferEngine::release(std::unique_ptr<Transfer> transfer) {
 }
 
 void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
-                              OutcomeCallback& on_outcome, Clock::time_point started,
-                              const HttpResult& result) {
+                              OutcomeCallback& on_outcome, Clock::time_point started, const HttpResult& result,
+                              const std::vector<std::string>* call_secrets) {
   const StepData& data = step.data();
   Outcome outcome = data.router.route(result);
+  // A reason quotes libcurl and the server; neither may carry a secret out.
+  if (!data.secrets.empty()) outcome.reason = redact(std::move(outcome.reason), data.secrets);
+  if (call_secrets != nullptr && !call_secrets->empty()) {
+    outcome.reason = redact(std::move(outcome.reason), *call_secrets);
+  }
   outcome.request_id = id;
   outcome.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
@@ -560,16 +699,18 @@ void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const st
   const auto level = failed ? spdlog::level::warn : spdlog::level::info;
   if (logger_->should_log(level)) {
     logger_->log(level, "call={} step={} {} {}{} status={} route={} target={} elapsed={:.1f}ms reason=\"{}\"",
-                 call_sid, data.label, to_string(data.options.method), data.host, data.path,
-                 outcome.http_status, to_string(outcome.route), outcome.target, milliseconds(outcome.elapsed),
-                 outcome.reason);
+                 escape_for_log(call_sid), escape_for_log(data.label), to_string(data.options.method),
+                 data.host, escape_for_log(data.path), outcome.http_status, to_string(outcome.route),
+                 escape_for_log(outcome.target), milliseconds(outcome.elapsed), escape_for_log(outcome.reason));
   }
   try {
     on_outcome(std::move(outcome));
   } catch (const std::exception& error) {
-    logger_->error("call={} step={}: outcome callback threw: {}", call_sid, data.label, error.what());
+    logger_->error("call={} step={}: outcome callback threw: {}", escape_for_log(call_sid),
+                   escape_for_log(data.label), escape_for_log(error.what()));
   } catch (...) {
-    logger_->error("call={} step={}: outcome callback threw a non-standard exception", call_sid, data.label);
+    logger_->error("call={} step={}: outcome callback threw a non-standard exception", escape_for_log(call_sid),
+                   escape_for_log(data.label));
   }
 }
 

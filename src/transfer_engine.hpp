@@ -1,6 +1,7 @@
 // Request, deadline and completion logic shared by every driver.
 #pragma once
 
+#include "destination_guard.hpp"
 #include "loop_hooks.hpp"
 #include "request_builder.hpp"
 
@@ -93,7 +94,8 @@ class TransferEngine {
   std::string timeout_detail(const Transfer& transfer) const;
   void finish(Transfer& transfer, const HttpResult& result);
   void complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
-                OutcomeCallback& on_outcome, Clock::time_point started, const HttpResult& result);
+                OutcomeCallback& on_outcome, Clock::time_point started, const HttpResult& result,
+                const std::vector<std::string>* call_secrets = nullptr);
   void release(std::unique_ptr<Transfer> transfer);
   std::string now_iso8601() const;
 
@@ -103,6 +105,7 @@ class TransferEngine {
   std::size_t max_in_flight_;
   long long max_idle_seconds_;
   std::string key_prefix_;
+  DestinationGuard guard_;
 
   LoopHooks* hooks_ = nullptr;
   std::atomic<std::uint64_t> next_id_{1};

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace passthru {
 inline namespace v0 {
@@ -47,6 +48,18 @@ struct ClientOptions {
   /// connection the server is closing (libcurl would then send the request
   /// again; the Idempotency-Key header lets the server spot such a copy).
   std::chrono::seconds connection_max_idle{4};
+  /// SSRF guard, for engines whose customers type their own URLs: refuse to
+  /// connect to loopback, private (RFC 1918, fc00::/7, 100.64.0.0/10),
+  /// link-local (169.254.0.0/16 with the cloud metadata address, fe80::/10),
+  /// unspecified, multicast and reserved addresses. Judged on each address
+  /// actually connected to, after DNS, so a name that resolves (or rebinds)
+  /// to such an address is refused too. The request routes to on-error with
+  /// Errc::blocked_destination and reason "blocked destination (ADDRESS)".
+  bool block_private_destinations = false;
+  /// Networks exempted from the guard, in CIDR form ("10.20.0.0/16",
+  /// "fd00::/8", "127.0.0.1/32"). Invalid entries make the constructor throw
+  /// std::invalid_argument.
+  std::vector<std::string> allowed_destinations;
 };
 
 /// Names one request; cheap to copy, and safe to use after the request has

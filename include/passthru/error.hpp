@@ -28,6 +28,7 @@ enum class Errc {
   unexpected_answer,     ///< A 2xx answer the router could not understand.
   external_flow_denied,  ///< A flow URL whose host is not in the allow-list.
   transport_failed,      ///< Any other transport failure (see Outcome::reason).
+  blocked_destination,   ///< ClientOptions::block_private_destinations refused the address.
 };
 
 /// The category of passthru::Errc values; name() is "passthru".

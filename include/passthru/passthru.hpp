@@ -7,5 +7,6 @@
 #include <passthru/log.hpp>
 #include <passthru/outcome.hpp>
 #include <passthru/response_router.hpp>
+#include <passthru/signature.hpp>
 #include <passthru/step_config.hpp>
 #include <passthru/version.hpp>

@@ -45,6 +45,29 @@ struct Header {
   std::string value;
 };
 
+/// The lowest TLS version an https:// request accepts.
+enum class TlsVersion { v1_2, v1_3 };
+
+/// TLS settings of an https:// step. The defaults verify the server's
+/// certificate chain and host name against the system's CA store and refuse
+/// anything older than TLS 1.2, whatever the system's OpenSSL configuration
+/// says. File paths are checked for readability when the step is built.
+struct TlsOptions {
+  TlsVersion min_version = TlsVersion::v1_2;  ///< TLS 1.2 by default; v1_3 refuses 1.2 too.
+  std::string ca_file;           ///< PEM bundle of trusted CAs. Empty: the system store.
+  std::string ca_dir;            ///< OpenSSL hashed directory of CAs (c_rehash). Empty: none.
+  std::string client_cert_file;  ///< PEM client certificate for mutual TLS. Empty: none.
+  std::string client_key_file;   ///< PEM key of client_cert_file. Empty: in client_cert_file.
+  std::string client_key_password;  ///< Passphrase of the key, if encrypted. Never logged.
+  /// Pins the server's public key: "sha256//<base64>" (several joined by ";")
+  /// or the path of a PEM/DER public key file. Empty: no pin.
+  std::string pinned_public_key;
+  /// Turning either off makes the step accept any certificate: for a lab,
+  /// never for production. Both are on by default.
+  bool verify_peer = true;
+  bool verify_host = true;
+};
+
 /// Everything that configures one Passthru step, with its defaults.
 /// Turn it into a StepConfig with StepConfig::build(), which validates it.
 struct StepOptions {
@@ -56,6 +79,26 @@ struct StepOptions {
   bool quote_digits = false;                 ///< Send digits as `"1234"`, as Exotel does.
   std::size_t max_answer_bytes = 64 * 1024;  ///< Larger answers route to on-error; > 0.
   std::string name;                          ///< Label in logs; defaults to the URL's host.
+
+  /// TLS settings for https:// URLs.
+  TlsOptions tls;
+  /// http:// is refused unless the host is loopback (localhost, 127.0.0.0/8,
+  /// [::1]) or this is true: the call context would cross the network in clear.
+  bool allow_plain_http = false;
+  /// Redirects followed, at most 5. 0 (the default): a 3xx answer is not
+  /// followed and routes to on-error. When followed, only https:// targets
+  /// are accepted.
+  int max_redirects = 0;
+  /// HMAC-SHA256 keys that sign every request (see <passthru/signature.hpp>
+  /// for the scheme). Empty: requests are not signed. One key, or two while
+  /// rotating (each request then carries both signatures). At least 32 bytes
+  /// each; never logged.
+  std::vector<std::string> signing_keys;
+  /// Names of query parameters (in the URL or the call's custom parameters)
+  /// and headers whose values are secret: they never appear in logs, reasons
+  /// or errors. Authorization, Proxy-Authorization and Cookie headers, URL
+  /// user-info, signing keys and the TLS key password always are.
+  std::vector<std::string> secret_names;
 };
 
 /// Thrown by StepConfig::build() for an invalid StepOptions. what() names
