@@ -95,6 +95,7 @@ void check_encoding(std::string_view encoded, const Params& params) {
 pt::StepConfig make_step(const char* url, pt::Method method, bool quote_digits) {
   pt::StepOptions options;
   options.url = url;
+  options.allow_plain_http = true;
   options.method = method;
   options.quote_digits = quote_digits;
   options.routes.default_next = "next";
@@ -188,8 +189,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string encoded = pt::detail::encode_params(params);
   check_encoding(encoded, params);
 
-  const pt::detail::BuiltRequest request = pt::detail::build_request(step, call, now);
+  // A GET URL over 8 KiB (or a POST body over 1 MiB) is refused, never cut.
+  const std::size_t wire_size =
+      step.options.method == pt::Method::get ? step.base_url.size() + 1 + encoded.size() : encoded.size();
+  pt::detail::BuiltRequest request;
+  try {
+    request = pt::detail::build_request(step, call, now);
+  } catch (const pt::detail::InvalidCall&) {
+    check(step.options.method == pt::Method::get ? wire_size > pt::detail::kMaxUrlBytes
+                                                 : wire_size > pt::detail::kMaxPostBodyBytes);
+    return 0;
+  }
   check(request.method == step.options.method);
+  check(request.method == pt::Method::get ? request.url.size() <= pt::detail::kMaxUrlBytes
+                                          : request.body.size() <= pt::detail::kMaxPostBodyBytes);
+  // The signed URL is the sent URL without its user-info.
+  check(request.signed_url.find('@') == std::string::npos || request.url.find('@') != std::string::npos);
   const std::string& base = step.base_url;
   check(base.find('#') == std::string::npos);
   if (request.method == pt::Method::get) {
