@@ -178,14 +178,19 @@ std::string tls_detail(CURL* easy, CURLcode code, const std::string& curl_text) 
       return fmt::format("TLS CA file or directory could not be used ({})", curl_text);
     default: break;
   }
+  if (contains(curl_text, "wrong version number")) {
+    return fmt::format("TLS handshake failed: the server did not answer in TLS (plain HTTP on an https:// "
+                       "port?) ({})",
+                       curl_text);
+  }
   if (contains(curl_text, "protocol version") || contains(curl_text, "unsupported protocol") ||
-      contains(curl_text, "no protocols available") || contains(curl_text, "wrong version number")) {
+      contains(curl_text, "no protocols available")) {
     return fmt::format("TLS handshake failed: the server does not offer TLS 1.2 or later, or not the "
                        "minimum version the step requires ({})",
                        curl_text);
   }
   if (contains(curl_text, "certificate required") || contains(curl_text, "handshake failure") ||
-      contains(curl_text, "bad certificate")) {
+      contains(curl_text, "bad certificate") || contains(curl_text, "unknown ca")) {
     return fmt::format("TLS handshake failed: the server refused the connection, possibly for want of a "
                        "valid client certificate ({})",
                        curl_text);
@@ -239,8 +244,17 @@ std::pair<Errc, std::string> describe_failure(CURL* easy, CURLcode code, const c
       return {errc, fmt::format("error {} after {} bytes of the answer: {}", what, received,
                                 os_text.empty() ? curl_text : os_text)};
     }
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_UNSUPPORTED_PROTOCOL: return {errc, fmt::format("answer is not HTTP ({})", curl_text)};
+    case CURLE_UNSUPPORTED_PROTOCOL: {
+      long redirects = 0;
+      curl_easy_getinfo(easy, CURLINFO_REDIRECT_COUNT, &redirects);
+      char* location = nullptr;
+      curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location);
+      if (location != nullptr || redirects > 0 || contains(curl_text, "not supported or disabled")) {
+        return {errc, fmt::format("redirect refused: only https:// targets are followed ({})", curl_text)};
+      }
+      return {errc, fmt::format("answer is not HTTP ({})", curl_text)};
+    }
+    case CURLE_WEIRD_SERVER_REPLY: return {errc, fmt::format("answer is not HTTP ({})", curl_text)};
     case CURLE_TOO_MANY_REDIRECTS: return {errc, fmt::format("too many redirects ({})", curl_text)};
     default: return {errc, curl_text};
   }
@@ -497,9 +511,9 @@ void TransferEngine::launch(Transfer& transfer) {
   if (!tls.client_cert_file.empty()) {
     curl_easy_setopt(easy, CURLOPT_SSLCERT, tls.client_cert_file.c_str());
     if (!tls.client_key_file.empty()) curl_easy_setopt(easy, CURLOPT_SSLKEY, tls.client_key_file.c_str());
-    if (!tls.client_key_password.empty()) {
-      curl_easy_setopt(easy, CURLOPT_KEYPASSWD, tls.client_key_password.c_str());
-    }
+    // Always set: with no password OpenSSL would otherwise ask for one on
+    // the process's standard input, blocking the loop thread.
+    curl_easy_setopt(easy, CURLOPT_KEYPASSWD, tls.client_key_password.c_str());
   }
   if (!tls.pinned_public_key.empty()) {
     curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, tls.pinned_public_key.c_str());

@@ -62,8 +62,9 @@ struct TlsOptions {
   /// Pins the server's public key: "sha256//<base64>" (several joined by ";")
   /// or the path of a PEM/DER public key file. Empty: no pin.
   std::string pinned_public_key;
-  /// Turning either off makes the step accept any certificate: for a lab,
-  /// never for production. Both are on by default.
+  /// Check the certificate chain (verify_peer) and that the certificate
+  /// names the URL's host (verify_host). Both on by default; turning one off
+  /// is for a lab, never for production. A pinned key is checked either way.
   bool verify_peer = true;
   bool verify_host = true;
 };
