@@ -51,6 +51,7 @@ const std::vector<IpNetwork>& blocked_networks() {
       network("::/128"),           // unspecified
       network("::1/128"),          // loopback
       network("::/96"),            // IPv4-compatible (deprecated)
+      network("64:ff9b:1::/48"),   // local-use NAT64 (RFC 8215)
       network("100::/64"),         // discard
       network("2001::/23"),        // IETF protocol assignments (Teredo, ORCHID...)
       network("2001:db8::/32"),    // documentation
@@ -65,17 +66,25 @@ const std::vector<IpNetwork>& blocked_networks() {
 }  // namespace
 
 bool IpAddress::parse(std::string_view text, IpAddress& out) {
+  int width = 0;
+  return parse(text, out, width);
+}
+
+bool IpAddress::parse(std::string_view text, IpAddress& out, int& width) {
   if (text.empty() || text.size() >= INET6_ADDRSTRLEN) return false;
+  if (text.find('\0') != std::string_view::npos) return false;
   char buffer[INET6_ADDRSTRLEN] = {};
   std::memcpy(buffer, text.data(), text.size());
   std::uint8_t v4[4];
   if (inet_pton(AF_INET, buffer, v4) == 1) {
     out = mapped_v4(v4);
+    width = 32;
     return true;
   }
   in6_addr v6{};
   if (inet_pton(AF_INET6, buffer, &v6) == 1) {
     std::memcpy(out.bytes.data(), &v6, 16);
+    width = 128;
     return true;
   }
   return false;
@@ -119,8 +128,8 @@ std::string IpAddress::to_string() const {
 bool IpNetwork::parse(std::string_view text, IpNetwork& out) {
   const auto slash = text.find('/');
   IpAddress base;
-  if (!IpAddress::parse(text.substr(0, slash), base)) return false;
-  const int width = base.is_v4() ? 32 : 128;
+  int width = 0;  // 32 for "a.b.c.d", 128 for any IPv6 text, "::ffff:a.b.c.d" included
+  if (!IpAddress::parse(text.substr(0, slash), base, width)) return false;
   int prefix = width;
   if (slash != std::string_view::npos) {
     const std::string_view digits = text.substr(slash + 1);
@@ -131,7 +140,7 @@ bool IpNetwork::parse(std::string_view text, IpNetwork& out) {
     }
   }
   out.base = base;
-  out.prefix = base.is_v4() ? prefix + 96 : prefix;
+  out.prefix = width == 32 ? prefix + 96 : prefix;
   return true;
 }
 
@@ -163,7 +172,8 @@ bool is_non_public(const IpAddress& address) noexcept {
   return false;
 }
 
-DestinationGuard::DestinationGuard(bool enabled, const std::vector<std::string>& allowed) : enabled_(enabled) {
+DestinationGuard::DestinationGuard(bool enabled, const std::vector<std::string>& allowed)
+    : enabled_(enabled) {
   for (std::size_t i = 0; i < allowed.size(); ++i) {
     IpNetwork parsed;
     if (!IpNetwork::parse(allowed[i], parsed)) {

@@ -20,6 +20,8 @@ struct IpAddress {
 
   /// Parses "10.0.0.1" or "fe80::1" (no brackets, no port). False if neither.
   static bool parse(std::string_view text, IpAddress& out);
+  /// As above; `width` becomes 32 for IPv4 text and 128 for IPv6 text.
+  static bool parse(std::string_view text, IpAddress& out, int& width);
   /// From a connected-to socket address (AF_INET or AF_INET6). False otherwise.
   static bool from_sockaddr(const sockaddr* address, IpAddress& out);
 

@@ -1,10 +1,9 @@
 #include "redact.hpp"
 
-#include "request_builder.hpp"
-
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 
 namespace passthru {
 inline namespace v0 {
@@ -44,21 +43,38 @@ std::string percent_decode(std::string_view text) {
 // The parts of a URL, found by position only: "scheme://" userinfo "@" rest,
 // query after the first '?', fragment after the first '#'.
 struct UrlParts {
-  std::size_t authority = 0;  // first byte after "://", or 0
-  std::size_t at = std::string_view::npos;  // '@' ending the user-info
+  std::size_t authority = 0;                   // first byte after "://", or 0
+  std::size_t at = std::string_view::npos;     // '@' ending the user-info
   std::size_t query = std::string_view::npos;  // the '?'
   std::size_t query_end = std::string_view::npos;
 };
 
-UrlParts split(std::string_view url) {
+// `wary`: for text shown in an error message, where the URL may be malformed
+// ("https:/user:pa/ss@host"): the user-info is taken to run to the last '@'
+// of the whole URL, so a password holding '/', '?' or '#' is still hidden
+// (at the price of hiding more than needed when the query holds an '@').
+UrlParts split(std::string_view url, bool wary) {
   UrlParts parts;
-  const auto scheme_end = url.find("://");
-  parts.authority = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
-  const auto authority_end = url.find_first_of("/?#", parts.authority);
-  const std::string_view authority =
-      url.substr(parts.authority, authority_end == std::string_view::npos ? std::string_view::npos
-                                                                          : authority_end - parts.authority);
-  if (const auto at = authority.rfind('@'); at != std::string_view::npos) parts.at = parts.authority + at;
+  if (const auto scheme_end = url.find("://"); scheme_end != std::string_view::npos) {
+    parts.authority = scheme_end + 3;
+  } else if (const auto colon = url.find(':'); wary && colon != std::string_view::npos && colon > 0 &&
+                                               colon + 1 < url.size() && url[colon + 1] == '/' &&
+                                               std::all_of(url.begin(), url.begin() + colon, [](char c) {
+                                                 return std::isalpha(static_cast<unsigned char>(c)) != 0;
+                                               })) {
+    // "https:/user:pw@host": a scheme and too few slashes.
+    parts.authority = url.find_first_not_of('/', colon + 1);
+    if (parts.authority == std::string_view::npos) parts.authority = url.size();
+  }
+  if (wary) {
+    if (const auto at = url.rfind('@'); at != std::string_view::npos && at >= parts.authority) parts.at = at;
+  } else {
+    const auto authority_end = url.find_first_of("/?#", parts.authority);
+    const std::string_view authority = url.substr(parts.authority, authority_end == std::string_view::npos
+                                                                       ? std::string_view::npos
+                                                                       : authority_end - parts.authority);
+    if (const auto at = authority.rfind('@'); at != std::string_view::npos) parts.at = parts.authority + at;
+  }
   const auto fragment = url.find('#');
   parts.query = url.find('?');
   if (parts.query != std::string_view::npos && fragment != std::string_view::npos && fragment < parts.query) {
@@ -67,6 +83,8 @@ UrlParts split(std::string_view url) {
   parts.query_end = fragment == std::string_view::npos ? url.size() : fragment;
   return parts;
 }
+
+std::size_t at_end(const UrlParts& parts) { return parts.at == std::string_view::npos ? 0 : parts.at; }
 
 template <typename Visit>
 void for_each_param(std::string_view url, const UrlParts& parts, Visit visit) {
@@ -88,13 +106,15 @@ bool contains_name(const std::vector<std::string>& names, std::string_view name)
   return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return iequals(n, name); });
 }
 
-std::string redact_url(std::string_view url, const std::vector<std::string>& secret_names) {
-  const UrlParts parts = split(url);
+std::string redact_url(std::string_view url, const std::vector<std::string>& secret_names, bool malformed) {
+  const UrlParts parts = split(url, malformed);
   // Collect the value ranges to mask, then rebuild left to right.
   std::vector<std::pair<std::size_t, std::size_t>> masks;
   if (parts.at != std::string_view::npos) masks.emplace_back(parts.authority, parts.at);
   for_each_param(url, parts, [&](std::string_view name, std::size_t begin, std::size_t end) {
-    if (contains_name(secret_names, percent_decode(name)) && end > begin) masks.emplace_back(begin, end);
+    if (contains_name(secret_names, percent_decode(name)) && end > begin && begin > at_end(parts)) {
+      masks.emplace_back(begin, end);
+    }
   });
   std::string out;
   std::size_t at = 0;
@@ -108,7 +128,7 @@ std::string redact_url(std::string_view url, const std::vector<std::string>& sec
 }
 
 std::vector<std::string> url_secrets(std::string_view url, const std::vector<std::string>& secret_names) {
-  const UrlParts parts = split(url);
+  const UrlParts parts = split(url, false);
   std::vector<std::string> secrets;
   if (parts.at != std::string_view::npos) {
     const std::string_view userinfo = url.substr(parts.authority, parts.at - parts.authority);
@@ -128,17 +148,63 @@ std::vector<std::string> url_secrets(std::string_view url, const std::vector<std
   return secrets;
 }
 
-std::string redact(std::string text, const std::vector<std::string>& secrets) {
-  const auto mask_all = [&text](std::string_view secret) {
-    if (secret.size() < kMinSecretLength) return;
-    for (auto at = text.find(secret); at != std::string::npos; at = text.find(secret, at + kMask.size())) {
-      text.replace(at, secret.size(), kMask);
+namespace {
+
+// How many bytes of `text` from `at` spell the first `matched` bytes of
+// `secret`, each byte written raw or percent-encoded in either case (and a
+// space also as '+'): the forms libcurl and servers re-encode a value into.
+std::size_t match_at(std::string_view text, std::size_t at, std::string_view secret, std::size_t& matched) {
+  std::size_t pos = at;
+  matched = 0;
+  while (matched < secret.size() && pos < text.size()) {
+    const char want = secret[matched];
+    if (text[pos] == want) {
+      pos += 1;
+    } else if (text[pos] == '%' && pos + 2 < text.size() && hex_value(text[pos + 1]) >= 0 &&
+               hex_value(text[pos + 2]) >= 0 &&
+               hex_value(text[pos + 1]) * 16 + hex_value(text[pos + 2]) == static_cast<unsigned char>(want)) {
+      pos += 3;
+    } else if (want == ' ' && text[pos] == '+') {
+      pos += 1;
+    } else {
+      break;
     }
-  };
+    ++matched;
+  }
+  return pos - at;
+}
+
+}  // namespace
+
+std::string redact(std::string text, const std::vector<std::string>& secrets) {
+  // Longest first, so a secret that contains another is masked whole.
+  std::vector<std::string_view> ordered;
   for (const std::string& secret : secrets) {
-    mask_all(secret);
-    const std::string encoded = percent_encode(secret);
-    if (encoded != secret) mask_all(encoded);
+    if (secret.size() >= kMinSecretLength) ordered.emplace_back(secret);
+  }
+  std::sort(ordered.begin(), ordered.end(),
+            [](std::string_view a, std::string_view b) { return a.size() > b.size(); });
+  for (const std::string_view secret : ordered) {
+    std::string out;
+    std::size_t copied = 0;
+    for (std::size_t at = 0; at < text.size();) {
+      std::size_t matched = 0;
+      const std::size_t length = match_at(text, at, secret, matched);
+      // A whole secret, or the start of one that a quoted excerpt cut short
+      // ("...") or the text ends in.
+      const std::string_view after = std::string_view(text).substr(at + length);
+      const bool cut = matched >= kMinSecretLength && (after.empty() || after.rfind("...", 0) == 0);
+      if (matched == secret.size() || cut) {
+        out.append(text, copied, at - copied);
+        out.append(kMask);
+        at += length;
+        copied = at;
+      } else {
+        ++at;
+      }
+    }
+    out.append(text, copied, std::string::npos);
+    text = std::move(out);
   }
   return text;
 }

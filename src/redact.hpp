@@ -10,9 +10,13 @@ inline namespace v0 {
 namespace detail {
 
 /// `url` with its user-info replaced by "***" and the values of query
-/// parameters named in `secret_names` (case-insensitive) by "***". Works on
-/// malformed URLs too, so it is safe in error messages.
-std::string redact_url(std::string_view url, const std::vector<std::string>& secret_names);
+/// parameters named in `secret_names` (case-insensitive) by "***".
+/// `malformed`: for a URL that failed to parse, shown in an error message.
+/// The user-info is then taken to run to the URL's last '@' (a password may
+/// hold an unencoded '/', '?' or '#'), and "https:/user@host" is understood:
+/// more may be hidden than needed, never less.
+std::string redact_url(std::string_view url, const std::vector<std::string>& secret_names,
+                       bool malformed = false);
 
 /// The values of query parameters named in `secret_names` (decoded and as
 /// written), and the user-info of `url`.

@@ -116,14 +116,15 @@ BuiltRequest build_request(const StepData& step, const CallContext& call, std::s
     request.url = append_query(step.base_url, encoded);
     request.signed_url = append_query(step.signed_url, encoded);
     if (request.url.size() > kMaxUrlBytes) {
-      throw InvalidCall(fmt::format("the GET URL would be {} bytes, over the limit of {}: use POST for large "
-                                    "call contexts",
-                                    request.url.size(), kMaxUrlBytes));
+      throw InvalidCall(
+          fmt::format("the GET URL would be {} bytes, over the limit of {}: use POST for large "
+                      "call contexts",
+                      request.url.size(), kMaxUrlBytes));
     }
   } else {
     if (encoded.size() > kMaxPostBodyBytes) {
-      throw InvalidCall(
-          fmt::format("the POST body would be {} bytes, over the limit of {}", encoded.size(), kMaxPostBodyBytes));
+      throw InvalidCall(fmt::format("the POST body would be {} bytes, over the limit of {}", encoded.size(),
+                                    kMaxPostBodyBytes));
     }
     request.url = step.base_url;
     request.signed_url = step.signed_url;

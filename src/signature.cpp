@@ -9,8 +9,8 @@
 #include <openssl/rand.h>
 
 #include <array>
-#include <iterator>
 #include <charconv>
+#include <iterator>
 #include <stdexcept>
 
 namespace passthru {
@@ -40,20 +40,25 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
   unsigned int length = 0;
   if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(), &length) == nullptr) {
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac.data(),
+           &length) == nullptr) {
     throw std::runtime_error("passthru: HMAC-SHA256 failed");
   }
   return std::string(reinterpret_cast<const char*>(mac.data()), length);
 }
 
+}  // namespace
+
 std::string base64(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                      reinterpret_cast<const unsigned char*>(bytes.data()),
-                                      static_cast<int>(bytes.size()));
+  const int written =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out.resize(static_cast<std::size_t>(written));
   return out;
 }
+
+namespace {
 
 bool is_hex_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -132,8 +137,8 @@ SignatureStatus verify_signature(const SignedRequest& request, const VerifyOptio
       error != std::errc() || end != last || seconds < 0) {
     return SignatureStatus::malformed;
   }
-  const auto now = options.now == std::chrono::system_clock::time_point{} ? std::chrono::system_clock::now()
-                                                                          : options.now;
+  const auto now =
+      options.now == std::chrono::system_clock::time_point{} ? std::chrono::system_clock::now() : options.now;
   const long long now_seconds =
       std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   const long long distance = seconds > now_seconds ? seconds - now_seconds : now_seconds - seconds;

@@ -14,6 +14,9 @@ namespace detail {
 /// Lower-case hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);
 
+/// Standard base64 (with padding) of `bytes`.
+std::string base64(std::string_view bytes);
+
 /// `bytes` random bytes from OpenSSL's CSPRNG, as lower-case hex.
 std::string random_hex(std::size_t bytes);
 

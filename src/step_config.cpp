@@ -1,6 +1,7 @@
 #include "curl_global.hpp"
 #include "destination_guard.hpp"
 #include "redact.hpp"
+#include "signing.hpp"
 #include "step_data.hpp"
 
 #include <curl/curl.h>
@@ -21,6 +22,7 @@ ConfigError::ConfigError(std::string field, const std::string& message)
 
 namespace {
 
+using detail::base64;
 using detail::contains_name;
 using detail::IpAddress;
 using detail::IpNetwork;
@@ -33,9 +35,9 @@ constexpr std::chrono::milliseconds kMaxTimeout = std::chrono::hours(1);
 struct UrlHandle {
   CURLU* url = curl_url();
   ~UrlHandle() { curl_url_cleanup(url); }
-  std::string get(CURLUPart part) const {
+  std::string get(CURLUPart part, unsigned int flags = 0) const {
     char* value = nullptr;
-    if (curl_url_get(url, part, &value, 0) != CURLUE_OK || value == nullptr) return {};
+    if (curl_url_get(url, part, &value, flags) != CURLUE_OK || value == nullptr) return {};
     std::string out(value);
     curl_free(value);
     return out;
@@ -66,12 +68,18 @@ void validate_headers(const std::vector<Header>& headers, std::vector<std::strin
     if (name == "content-length" || name == "transfer-encoding" || name == "content-type" || name == "host") {
       throw ConfigError(field + ".name", fmt::format("'{}' is set by the library", header.name));
     }
+    // RFC 9110 field values: visible characters, space, tab and obs-text.
     if (header.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
       throw ConfigError(field + ".value", "must not contain CR, LF or NUL");
     }
+    for (unsigned char c : header.value) {
+      if ((c < 0x20 && c != '\t') || c == 0x7F) {
+        throw ConfigError(field + ".value", fmt::format("must not contain control characters (0x{:02x})", c));
+      }
+    }
     if (header.value.size() > kMaxHeaderValueBytes) {
-      throw ConfigError(field + ".value", fmt::format("is {} bytes, over the limit of {}", header.value.size(),
-                                                      kMaxHeaderValueBytes));
+      throw ConfigError(field + ".value", fmt::format("is {} bytes, over the limit of {}",
+                                                      header.value.size(), kMaxHeaderValueBytes));
     }
     lines.push_back(header.name + ": " + header.value);
   }
@@ -155,7 +163,7 @@ StepConfig StepConfig::build(StepOptions options) {
   ensure_curl_global_init();
   const std::string& raw = options.url;
   // Error messages show the URL without its user-info or secret values.
-  const std::string shown = redact_url(raw, options.secret_names);
+  const std::string shown = redact_url(raw, options.secret_names, /*malformed=*/true);
   if (raw.empty()) throw ConfigError("url", "is required");
   if (raw.size() > kMaxUrlBytes) {
     throw ConfigError("url", fmt::format("is {} bytes, over the limit of {}", raw.size(), kMaxUrlBytes));
@@ -236,6 +244,13 @@ StepConfig StepConfig::build(StepOptions options) {
       }
     }
   }
+  // libcurl turns URL user-info into "Authorization: Basic <base64>".
+  if (const std::string user = url.get(CURLUPART_USER, CURLU_URLDECODE); !user.empty()) {
+    const std::string password = url.get(CURLUPART_PASSWORD, CURLU_URLDECODE);
+    secrets.push_back(user + ":" + password);
+    secrets.push_back(base64(user + ":" + password));
+    secrets.push_back(password.empty() ? user : password);
+  }
   for (const std::string& key : options.signing_keys) secrets.push_back(key);
   if (!options.tls.client_key_password.empty()) secrets.push_back(options.tls.client_key_password);
 
@@ -256,10 +271,9 @@ StepConfig StepConfig::build(StepOptions options) {
       std::any_of(options.headers.begin(), options.headers.end(),
                   [](const Header& h) { return lower(h.name) == "idempotency-key"; });
   ResponseRouter router(options.routes);
-  auto data = std::make_shared<StepData>(StepData{std::move(options), std::move(base_url), std::move(signed_url),
-                                                  std::move(authority), std::move(path), std::move(label),
-                                                  std::move(router), std::move(header_lines),
-                                                  has_idempotency_key, std::move(secrets)});
+  auto data = std::make_shared<StepData>(StepData{
+      std::move(options), std::move(base_url), std::move(signed_url), std::move(authority), std::move(path),
+      std::move(label), std::move(router), std::move(header_lines), has_idempotency_key, std::move(secrets)});
   return StepConfig(std::move(data));
 }
 

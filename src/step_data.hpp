@@ -15,9 +15,9 @@ struct StepData {
   StepOptions options;
   std::string base_url;    // the normalised URL without its fragment: what is sent
   std::string signed_url;  // base_url without user-info: what a signature covers
-  std::string host;      // for log lines
-  std::string path;      // for log lines; never the query (it may hold secrets)
-  std::string label;     // options.name, or host when empty
+  std::string host;        // for log lines
+  std::string path;        // for log lines; never the query (it may hold secrets)
+  std::string label;       // options.name, or host when empty
   ResponseRouter router;
   std::vector<std::string> header_lines;  // "Name: value", validated
   bool has_idempotency_key = false;       // the step sets its own Idempotency-Key
@@ -31,8 +31,6 @@ inline constexpr std::size_t kMaxPostBodyBytes = 1024 * 1024;
 inline constexpr int kMaxRedirects = 5;
 inline constexpr std::size_t kMinSigningKeyBytes = 32;
 inline constexpr std::size_t kMaxSigningKeys = 2;
-
-
 
 }  // namespace detail
 }  // namespace v0

@@ -50,10 +50,11 @@ struct Transfer {
   std::string answer;
   bool too_large = false;
   std::size_t head_bytes = 0;
-  bool interim = false;  // the last head seen was a 1xx
-  bool queued = false;   // waiting for a slot under ClientOptions::max_in_flight
-  bool running = false;  // added to the multi handle
-  std::string blocked;   // an address the destination guard refused
+  bool interim = false;    // the last head seen was a 1xx
+  bool queued = false;     // waiting for a slot under ClientOptions::max_in_flight
+  bool running = false;    // added to the multi handle
+  std::string blocked;     // an address the destination guard refused
+  bool permitted = false;  // the guard let at least one connection attempt through
   const DestinationGuard* guard = nullptr;
   std::vector<std::string> call_secrets;  // values of the call's secret parameters
   char error[CURL_ERROR_SIZE] = {};
@@ -88,6 +89,7 @@ struct Transfer {
         if (transfer.blocked.empty()) transfer.blocked = ip.to_string();
         return CURL_SOCKET_BAD;
       }
+      transfer.permitted = true;
     }
     return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
   }
@@ -145,7 +147,9 @@ Errc classify(CURLcode code) {
   }
 }
 
-bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
+bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
 
 // Why a TLS connection failed, in words an operator can act on, with
 // libcurl's text kept in parentheses.
@@ -179,21 +183,24 @@ std::string tls_detail(CURL* easy, CURLcode code, const std::string& curl_text) 
     default: break;
   }
   if (contains(curl_text, "wrong version number")) {
-    return fmt::format("TLS handshake failed: the server did not answer in TLS (plain HTTP on an https:// "
-                       "port?) ({})",
-                       curl_text);
+    return fmt::format(
+        "TLS handshake failed: the server did not answer in TLS (plain HTTP on an https:// "
+        "port?) ({})",
+        curl_text);
   }
   if (contains(curl_text, "protocol version") || contains(curl_text, "unsupported protocol") ||
       contains(curl_text, "no protocols available")) {
-    return fmt::format("TLS handshake failed: the server does not offer TLS 1.2 or later, or not the "
-                       "minimum version the step requires ({})",
-                       curl_text);
+    return fmt::format(
+        "TLS handshake failed: the server does not offer TLS 1.2 or later, or not the "
+        "minimum version the step requires ({})",
+        curl_text);
   }
   if (contains(curl_text, "certificate required") || contains(curl_text, "handshake failure") ||
       contains(curl_text, "bad certificate") || contains(curl_text, "unknown ca")) {
-    return fmt::format("TLS handshake failed: the server refused the connection, possibly for want of a "
-                       "valid client certificate ({})",
-                       curl_text);
+    return fmt::format(
+        "TLS handshake failed: the server refused the connection, possibly for want of a "
+        "valid client certificate ({})",
+        curl_text);
   }
   return fmt::format("TLS handshake failed ({})", curl_text);
 }
@@ -266,6 +273,15 @@ std::string random_key_prefix() {
   std::uint64_t high = (std::uint64_t{device()} << 32) | device();
   std::uint64_t low = (std::uint64_t{device()} << 32) | device();
   return fmt::format("{:016x}{:016x}", high, low);
+}
+
+// The routed target as a log line shows it: a flow URL from the answer may
+// echo a secret; the Outcome keeps it whole, for routing.
+std::string log_target(const std::string& target, const StepData& step,
+                       const std::vector<std::string>* call_secrets) {
+  std::string shown = redact(target, step.secrets);
+  if (call_secrets != nullptr) shown = redact(std::move(shown), *call_secrets);
+  return shown;
 }
 
 double milliseconds(std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; }
@@ -463,9 +479,9 @@ void TransferEngine::launch(Transfer& transfer) {
 
   if (!step.options.signing_keys.empty()) {
     try {
-      for (const std::string& line :
-           signature_headers(step.options.signing_keys, to_string(transfer.request.method),
-                             transfer.request.signed_url, transfer.request.body, std::chrono::system_clock::now())) {
+      for (const std::string& line : signature_headers(
+               step.options.signing_keys, to_string(transfer.request.method), transfer.request.signed_url,
+               transfer.request.body, std::chrono::system_clock::now())) {
         curl_slist* appended = curl_slist_append(transfer.headers, line.c_str());
         if (appended == nullptr) return fail("out of memory building headers");
         transfer.headers = appended;
@@ -615,7 +631,9 @@ void TransferEngine::drain_curl_messages() {
       result.error = Errc::answer_too_large;
       result.detail =
           fmt::format("answer larger than {} bytes", transfer->step.data().options.max_answer_bytes);
-    } else if (!transfer->blocked.empty()) {
+    } else if (!transfer->blocked.empty() && !transfer->permitted) {
+      // Every address was refused. (When one was permitted, its own failure
+      // is the reason: "localhost" is ::1 and 127.0.0.1 to libcurl.)
       result.transport = Transport::failed;
       result.error = Errc::blocked_destination;
       result.detail = fmt::format("blocked destination ({})", transfer->blocked);
@@ -696,8 +714,8 @@ void TransferEngine::release(std::unique_ptr<Transfer> transfer) {
 }
 
 void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
-                              OutcomeCallback& on_outcome, Clock::time_point started, const HttpResult& result,
-                              const std::vector<std::string>* call_secrets) {
+                              OutcomeCallback& on_outcome, Clock::time_point started,
+                              const HttpResult& result, const std::vector<std::string>* call_secrets) {
   const StepData& data = step.data();
   Outcome outcome = data.router.route(result);
   // A reason quotes libcurl and the server; neither may carry a secret out.
@@ -715,7 +733,8 @@ void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const st
     logger_->log(level, "call={} step={} {} {}{} status={} route={} target={} elapsed={:.1f}ms reason=\"{}\"",
                  escape_for_log(call_sid), escape_for_log(data.label), to_string(data.options.method),
                  data.host, escape_for_log(data.path), outcome.http_status, to_string(outcome.route),
-                 escape_for_log(outcome.target), milliseconds(outcome.elapsed), escape_for_log(outcome.reason));
+                 escape_for_log(log_target(outcome.target, data, call_secrets)),
+                 milliseconds(outcome.elapsed), escape_for_log(outcome.reason));
   }
   try {
     on_outcome(std::move(outcome));
@@ -723,8 +742,8 @@ void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const st
     logger_->error("call={} step={}: outcome callback threw: {}", escape_for_log(call_sid),
                    escape_for_log(data.label), escape_for_log(error.what()));
   } catch (...) {
-    logger_->error("call={} step={}: outcome callback threw a non-standard exception", escape_for_log(call_sid),
-                   escape_for_log(data.label));
+    logger_->error("call={} step={}: outcome callback threw a non-standard exception",
+                   escape_for_log(call_sid), escape_for_log(data.label));
   }
 }
 

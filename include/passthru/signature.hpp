@@ -54,11 +54,11 @@ struct SignedRequest {
 
 /// The result of verify_signature().
 enum class SignatureStatus {
-  valid,             ///< A signature matches one of the keys, within the window.
-  missing,           ///< A signature header is absent (empty).
-  malformed,         ///< A header is not in the documented form.
-  outside_window,    ///< The timestamp is further from now than the tolerance.
-  mismatch,          ///< No signature matches any key: tampered, or a wrong key.
+  valid,           ///< A signature matches one of the keys, within the window.
+  missing,         ///< A signature header is absent (empty).
+  malformed,       ///< A header is not in the documented form.
+  outside_window,  ///< The timestamp is further from now than the tolerance.
+  mismatch,        ///< No signature matches any key: tampered, or a wrong key.
 };
 
 /// "valid", "missing", "malformed", "outside window", "mismatch".
@@ -94,7 +94,8 @@ class PASSTHRU_API ReplayGuard {
   explicit ReplayGuard(std::chrono::seconds window = std::chrono::seconds(600));
 
   /// True the first time `id` is seen within the window, false afterwards.
-  bool first_use(std::string_view id, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+  bool first_use(std::string_view id,
+                 std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
   /// Ids currently remembered.
   std::size_t size() const;

@@ -54,11 +54,11 @@ enum class TlsVersion { v1_2, v1_3 };
 /// says. File paths are checked for readability when the step is built.
 struct TlsOptions {
   TlsVersion min_version = TlsVersion::v1_2;  ///< TLS 1.2 by default; v1_3 refuses 1.2 too.
-  std::string ca_file;           ///< PEM bundle of trusted CAs. Empty: the system store.
-  std::string ca_dir;            ///< OpenSSL hashed directory of CAs (c_rehash). Empty: none.
-  std::string client_cert_file;  ///< PEM client certificate for mutual TLS. Empty: none.
-  std::string client_key_file;   ///< PEM key of client_cert_file. Empty: in client_cert_file.
-  std::string client_key_password;  ///< Passphrase of the key, if encrypted. Never logged.
+  std::string ca_file;                        ///< PEM bundle of trusted CAs. Empty: the system store.
+  std::string ca_dir;                         ///< OpenSSL hashed directory of CAs (c_rehash). Empty: none.
+  std::string client_cert_file;               ///< PEM client certificate for mutual TLS. Empty: none.
+  std::string client_key_file;                ///< PEM key of client_cert_file. Empty: in client_cert_file.
+  std::string client_key_password;            ///< Passphrase of the key, if encrypted. Never logged.
   /// Pins the server's public key: "sha256//<base64>" (several joined by ";")
   /// or the path of a PEM/DER public key file. Empty: no pin.
   std::string pinned_public_key;

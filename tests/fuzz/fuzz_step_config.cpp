@@ -150,7 +150,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   } catch (const pt::ConfigError& error) {
     check(!error.field().empty());
     // The redacted form of the URL keeps no user-info.
-    const std::string shown = pt::detail::redact_url(given.url, given.secret_names);
+    const std::string shown = pt::detail::redact_url(given.url, given.secret_names, true);
     const std::size_t scheme_end = shown.find("://");
     if (scheme_end != std::string::npos) {
       const std::size_t begin = scheme_end + 3;

@@ -46,7 +46,8 @@ TEST(Execute, EmptyCallbackThrowsInvalidArgumentAndSendsNothing) {
 TEST(Execute, ReturnsAtOnceWhenTheHostDoesNotResolveAndRoutesToOnErrorAsDnsFailed) {
   passthru_test::LogCollector logs;
   PassthruClient client(passthru_test::quiet_options(logs));
-  auto step = StepConfig::build(passthru_test::step_options("https://passthru-test.invalid:1/crm", 60s));
+  auto step = StepConfig::build(
+      passthru_test::step_options("https://" + std::string(64, 'a') + ".invalid:1/crm", 60s));
   OutcomeCollector collector;
   const auto start = Clock::now();
   auto handle = client.execute(step, passthru_test::sample_call(), collector.callback());
