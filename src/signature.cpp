@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <iterator>
@@ -180,7 +181,7 @@ bool ReplayGuard::first_use(std::string_view id, std::chrono::system_clock::time
     for (auto it = seen_.begin(); it != seen_.end();) {
       it = it->second <= now ? seen_.erase(it) : std::next(it);
     }
-    next_sweep_ = now + window_ / 10;
+    next_sweep_ = now + std::max<std::chrono::seconds>(window_ / 10, std::chrono::seconds(1));
   }
   const auto [it, inserted] = seen_.try_emplace(std::string(id), now + window_);
   if (inserted) return true;

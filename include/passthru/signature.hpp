@@ -3,7 +3,8 @@
 //
 // A step with StepOptions::signing_keys adds three headers to every request:
 //
-//   Passthru-Id:        32 hex digits, unique per request sent
+//   Passthru-Id:        32 hex digits, unique per request sent (a verifier
+//                       accepts 1 to 128 hex digits and '-')
 //   Passthru-Timestamp: seconds since the Unix epoch when it was sent
 //   Passthru-Signature: "v1,<base64 HMAC-SHA256>", one per key, space-separated
 //
