@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -651,6 +653,15 @@ std::string TlsTestServer::url_ip(std::string_view path) const {
 }
 
 void TlsTestServer::accept_loop() {
+  // OpenSSL's socket BIO writes with write(): a client that hangs up first
+  // (a failed pin, a refused certificate) would raise SIGPIPE and kill the
+  // test process. Blocked in this thread and the connection threads it
+  // starts, the write fails with EPIPE instead. The process-wide disposition
+  // is left alone, so the library under test still has to avoid SIGPIPE itself.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
   for (;;) {
     const int n = ::poll(fds, 2, -1);
