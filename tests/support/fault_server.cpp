@@ -1,5 +1,7 @@
 #include "fault_server.hpp"
 
+#include "raw_socket_peers.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -22,10 +24,6 @@
 
 namespace passthru_test {
 namespace {
-
-[[noreturn]] void fail(const char* what) {
-  throw std::runtime_error(std::string("FaultServer: ") + what + ": " + std::strerror(errno));
-}
 
 constexpr std::size_t kHugeBytes = 50u * 1024 * 1024;
 constexpr std::size_t kHugeChunk = 64u * 1024;
@@ -337,29 +335,10 @@ class FaultServer::Connection {
 };
 
 FaultServer::FaultServer() {
-  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop_fd_ < 0) fail("eventfd");
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listen_fd_ < 0) {
-    ::close(stop_fd_);
-    fail("socket");
-  }
-  const auto give_up = [this](const char* what) {
-    const int saved = errno;
-    ::close(listen_fd_);
-    ::close(stop_fd_);
-    errno = saved;
-    fail(what);
-  };
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) give_up("bind 127.0.0.1:0");
-  socklen_t len = sizeof(addr);
-  if (::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) give_up("getsockname");
-  port_ = ntohs(addr.sin_port);
-  if (::listen(listen_fd_, 4096) != 0) give_up("listen");
+  const LoopbackListener listener = open_loopback_listener("FaultServer", 4096);
+  listen_fd_ = listener.listen_fd;
+  stop_fd_ = listener.stop_fd;
+  port_ = listener.port;
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 

@@ -45,4 +45,14 @@ class RefusedPort {
   int port_ = -1;
 };
 
+/// A listening socket on 127.0.0.1:0 and an eventfd to stop an accept loop:
+/// what FaultServer and TlsTestServer each start with. Throws
+/// std::runtime_error naming `owner` and the failing call.
+struct LoopbackListener {
+  int listen_fd = -1;  ///< non-blocking, close-on-exec
+  int stop_fd = -1;    ///< eventfd, non-blocking; write to it to stop
+  int port = -1;
+};
+LoopbackListener open_loopback_listener(const char* owner, int backlog);
+
 }  // namespace passthru_test

@@ -1,5 +1,7 @@
 #include "tls_fixtures.hpp"
 
+#include "raw_socket_peers.hpp"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -227,10 +229,6 @@ constexpr std::size_t kMaxRequestBytes = 1024 * 1024;
 constexpr std::chrono::seconds kConnectionLimit{30};
 // After the answer, how long the server waits for the client to close first.
 constexpr std::chrono::seconds kLingerLimit{2};
-
-[[noreturn]] void sys_fail(const char* what) {
-  throw std::runtime_error(std::string("TlsTestServer: ") + what + ": " + std::strerror(errno));
-}
 
 }  // namespace
 
@@ -603,29 +601,10 @@ TlsTestServer::TlsTestServer(TlsServerOptions options)
   answer += "Content-Length: " + std::to_string(options_.body.size()) + "\r\nConnection: close\r\n\r\n";
   answer += options_.body;
 
-  stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop_fd_ < 0) sys_fail("eventfd");
-  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (listen_fd_ < 0) {
-    ::close(stop_fd_);
-    sys_fail("socket");
-  }
-  const auto give_up = [this](const char* what) {
-    const int saved = errno;
-    ::close(listen_fd_);
-    ::close(stop_fd_);
-    errno = saved;
-    sys_fail(what);
-  };
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) give_up("bind 127.0.0.1:0");
-  socklen_t len = sizeof(addr);
-  if (::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) give_up("getsockname");
-  port_ = ntohs(addr.sin_port);
-  if (::listen(listen_fd_, 1024) != 0) give_up("listen");
+  const LoopbackListener listener = open_loopback_listener("TlsTestServer", 1024);
+  listen_fd_ = listener.listen_fd;
+  stop_fd_ = listener.stop_fd;
+  port_ = listener.port;
   acceptor_ = std::thread([this] { accept_loop(); });
 }
 
