@@ -1,5 +1,6 @@
 #include <passthru/client.hpp>
 
+#include "loop_driver.hpp"
 #include "thread_driver.hpp"
 #include "transfer_engine.hpp"
 
@@ -15,6 +16,10 @@ void RequestHandle::cancel() const noexcept {
 PassthruClient::PassthruClient(ClientOptions options)
     : engine_(std::make_shared<detail::TransferEngine>(options)),
       driver_(std::make_unique<detail::ThreadDriver>(engine_)) {}
+
+PassthruClient::PassthruClient(EventLoop& loop, ClientOptions options)
+    : engine_(std::make_shared<detail::TransferEngine>(options)),
+      driver_(std::make_unique<detail::LoopDriver>(loop, engine_)) {}
 
 PassthruClient::~PassthruClient() { driver_->stop(); }
 

@@ -35,6 +35,14 @@ class LoopHooks {
   virtual void wake() = 0;
 };
 
+/// What PassthruClient holds: the LoopHooks of one driver, plus its end.
+class Driver : public LoopHooks {
+ public:
+  /// Completes every request with Route::cancelled, closes every connection
+  /// and detaches from the engine. Idempotent.
+  virtual void stop() = 0;
+};
+
 }  // namespace detail
 }  // namespace v0
 }  // namespace passthru

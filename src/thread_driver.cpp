@@ -128,6 +128,8 @@ void ThreadDriver::run() {
     if (timer_ && *timer_ <= Clock::now()) engine_->on_timer();
   }
   engine_->shut_down();
+  engine_->close();
+  engine_->attach(nullptr);
 }
 
 }  // namespace detail

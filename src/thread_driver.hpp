@@ -17,7 +17,7 @@ class TransferEngine;
 /// Runs `engine` on a thread of its own until stop(). Socket readiness comes
 /// from epoll, wake-ups from an eventfd, and the engine's single timer is
 /// the epoll_wait timeout, so an idle client sleeps in the kernel.
-class ThreadDriver final : public LoopHooks {
+class ThreadDriver final : public Driver {
  public:
   explicit ThreadDriver(std::shared_ptr<TransferEngine> engine);
   ~ThreadDriver() override;
@@ -27,7 +27,7 @@ class ThreadDriver final : public LoopHooks {
 
   /// Shuts the engine down on the driver thread (every request completes
   /// with Route::cancelled) and joins it. Idempotent.
-  void stop();
+  void stop() override;
 
   void watch_socket(int fd, SocketInterest interest) override;
   void arm_timer(std::optional<Clock::time_point> when) override;

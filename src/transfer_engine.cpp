@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -295,7 +296,8 @@ TransferEngine::TransferEngine(const ClientOptions& options)
       max_in_flight_(options.max_in_flight),
       max_idle_seconds_(options.connection_max_idle.count()),
       key_prefix_(random_key_prefix()),
-      guard_(options.block_private_destinations, options.allowed_destinations) {
+      guard_(options.block_private_destinations, options.allowed_destinations),
+      executor_(options.executor) {
   ensure_curl_global_init();
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("passthru: curl_multi_init failed");
@@ -313,8 +315,17 @@ TransferEngine::~TransferEngine() {
     curl_easy_cleanup(transfer->easy);
   }
   active_.clear();
+  hooks_ = nullptr;
+  close();
+}
+
+void TransferEngine::close() {
   for (CURL* easy : spare_handles_) curl_easy_cleanup(easy);
-  curl_multi_cleanup(multi_);
+  spare_handles_.clear();
+  if (multi_ != nullptr) {
+    curl_multi_cleanup(multi_);
+    multi_ = nullptr;
+  }
 }
 
 std::uint64_t TransferEngine::submit(StepConfig step, CallContext call, OutcomeCallback on_outcome,
@@ -512,6 +523,9 @@ void TransferEngine::launch(Transfer& transfer) {
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Transfer::on_open_socket);
     curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &transfer);
   }
+  // The loop hears watch_socket(fd, none) before any socket is closed.
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &TransferEngine::on_close_socket);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
   const TlsOptions& tls = step.options.tls;
   // Set whatever the system's OpenSSL configuration allows: the minimum is ours.
   curl_easy_setopt(easy, CURLOPT_SSLVERSION,
@@ -736,14 +750,71 @@ void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const st
                  escape_for_log(log_target(outcome.target, data, call_secrets)),
                  milliseconds(outcome.elapsed), escape_for_log(outcome.reason));
   }
+  deliver(on_outcome, std::move(outcome), call_sid, data.label);
+}
+
+namespace {
+
+void invoke(OutcomeCallback& on_outcome, Outcome&& outcome, spdlog::logger& logger,
+            const std::string& call_sid, const std::string& label) noexcept {
   try {
     on_outcome(std::move(outcome));
   } catch (const std::exception& error) {
-    logger_->error("call={} step={}: outcome callback threw: {}", escape_for_log(call_sid),
-                   escape_for_log(data.label), escape_for_log(error.what()));
+    logger.error("call={} step={}: outcome callback threw: {}", escape_for_log(call_sid),
+                 escape_for_log(label), escape_for_log(error.what()));
   } catch (...) {
-    logger_->error("call={} step={}: outcome callback threw a non-standard exception",
-                   escape_for_log(call_sid), escape_for_log(data.label));
+    logger.error("call={} step={}: outcome callback threw a non-standard exception", escape_for_log(call_sid),
+                 escape_for_log(label));
+  }
+}
+
+// One outcome handed to ClientOptions::executor, run at most once wherever
+// it runs (the executor, or the driver thread if the executor threw).
+struct Delivery {
+  OutcomeCallback on_outcome;
+  Outcome outcome;
+  std::shared_ptr<spdlog::logger> logger;
+  std::string call_sid;
+  std::string label;
+  std::atomic<bool> done{false};
+
+  void run() noexcept {
+    if (!done.exchange(true)) invoke(on_outcome, std::move(outcome), *logger, call_sid, label);
+  }
+};
+
+}  // namespace
+
+void TransferEngine::deliver(OutcomeCallback& on_outcome, Outcome outcome, const std::string& call_sid,
+                             const std::string& label) {
+  callback_depth_.fetch_add(1, std::memory_order_relaxed);
+  struct Depth {
+    std::atomic<int>& depth;
+    ~Depth() { depth.fetch_sub(1, std::memory_order_relaxed); }
+  } depth{callback_depth_};
+  if (!executor_) return invoke(on_outcome, std::move(outcome), *logger_, call_sid, label);
+
+  std::shared_ptr<Delivery> delivery;
+  try {
+    delivery = std::make_shared<Delivery>();
+    delivery->on_outcome = std::move(on_outcome);
+    delivery->outcome = std::move(outcome);
+    delivery->logger = logger_;
+    delivery->call_sid = call_sid;
+    delivery->label = label;
+    executor_([delivery] { delivery->run(); });
+    return;
+  } catch (const std::exception& error) {
+    logger_->error("call={} step={}: executor threw ({}); the outcome callback runs on the driver thread",
+                   escape_for_log(call_sid), escape_for_log(label), escape_for_log(error.what()));
+  } catch (...) {
+    logger_->error("call={} step={}: executor threw; the outcome callback runs on the driver thread",
+                   escape_for_log(call_sid), escape_for_log(label));
+  }
+  if (delivery) {
+    delivery->run();
+  } else {
+    invoke(on_outcome, std::move(outcome), *logger_, call_sid, label);
   }
 }
 
@@ -787,8 +858,14 @@ int TransferEngine::on_curl_socket(CURL* /*easy*/, int fd, int what, void* self,
     case CURL_POLL_INOUT: interest = SocketInterest::read_write; break;
     default: interest = SocketInterest::none; break;
   }
-  engine.hooks_->watch_socket(fd, interest);
+  if (engine.hooks_ != nullptr) engine.hooks_->watch_socket(fd, interest);
   return 0;
+}
+
+int TransferEngine::on_close_socket(void* self, curl_socket_t fd) {
+  auto& engine = *static_cast<TransferEngine*>(self);
+  if (engine.hooks_ != nullptr) engine.hooks_->watch_socket(fd, SocketInterest::none);
+  return ::close(fd);
 }
 
 int TransferEngine::on_curl_timer(CURLM* /*multi*/, long timeout_ms, void* self) {

@@ -42,7 +42,8 @@ class TransferEngine {
   TransferEngine(const TransferEngine&) = delete;
   TransferEngine& operator=(const TransferEngine&) = delete;
 
-  /// Called once by the driver before the first submit().
+  /// Called by the driver before the first submit(), and with nullptr once
+  /// stopped (after shut_down() and close()).
   void attach(LoopHooks* hooks) noexcept { hooks_ = hooks; }
 
   /// Any thread. Queues the request; its deadline counts from `started`.
@@ -62,6 +63,11 @@ class TransferEngine {
   /// Loop thread: completes every queued and active request with
   /// Route::cancelled (Errc::shut_down) and refuses work from then on.
   void shut_down();
+  /// Loop thread, after shut_down(): closes every connection (each socket
+  /// unwatched first) and releases the multi handle.
+  void close();
+  /// Loop thread: true while an outcome callback runs on it.
+  bool in_callback() const noexcept { return callback_depth_.load(std::memory_order_relaxed) > 0; }
 
   /// Requests accepted and not yet completed (approximate from other threads).
   std::size_t in_flight() const noexcept { return in_flight_.load(std::memory_order_relaxed); }
@@ -83,6 +89,9 @@ class TransferEngine {
 
   static int on_curl_socket(CURL* easy, int fd, int what, void* self, void* socket_data);
   static int on_curl_timer(CURLM* multi, long timeout_ms, void* self);
+  static int on_close_socket(void* self, curl_socket_t fd);
+  void deliver(OutcomeCallback& on_outcome, Outcome outcome, const std::string& call_sid,
+               const std::string& label);
 
   void drain_commands();
   void start(Submission submission);
@@ -106,6 +115,8 @@ class TransferEngine {
   long long max_idle_seconds_;
   std::string key_prefix_;
   DestinationGuard guard_;
+  Executor executor_;
+  std::atomic<int> callback_depth_{0};
 
   LoopHooks* hooks_ = nullptr;
   std::atomic<std::uint64_t> next_id_{1};

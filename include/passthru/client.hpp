@@ -2,6 +2,7 @@
 #pragma once
 
 #include <passthru/call_context.hpp>
+#include <passthru/event_loop.hpp>
 #include <passthru/export.hpp>
 #include <passthru/log.hpp>
 #include <passthru/outcome.hpp>
@@ -20,12 +21,18 @@ inline namespace v0 {
 
 namespace detail {
 class TransferEngine;
-class ThreadDriver;
+class Driver;
 }  // namespace detail
 
-/// Called exactly once per accepted request, on the client's driver thread.
-/// Must not block; an exception it throws is caught and logged.
+/// Called exactly once per accepted request: on the client's driver thread
+/// (its own thread, or the loop thread of a loop-driven client), or wherever
+/// ClientOptions::executor runs it. Must not block; an exception it throws is
+/// caught and logged.
 using OutcomeCallback = std::function<void(Outcome)>;
+
+/// Runs `task` exactly once, typically on another thread: posts it to the
+/// engine's own event loop or work queue.
+using Executor = std::function<void(std::function<void()> task)>;
 
 /// Client-wide settings, with their defaults.
 struct ClientOptions {
@@ -60,6 +67,14 @@ struct ClientOptions {
   /// "fd00::/8", "127.0.0.1/32"). Invalid entries make the constructor throw
   /// std::invalid_argument.
   std::vector<std::string> allowed_destinations;
+  /// Where outcome callbacks run. Empty (the default): on the driver thread.
+  /// Set: each callback is wrapped in a task handed to this function, which
+  /// must run it exactly once (for example `asio::post(io, std::move(task))`),
+  /// so the engine receives outcomes on its own thread. If the executor
+  /// throws, the task runs on the driver thread instead: never lost, never
+  /// twice. When the client is destroyed, the cancelled outcomes of requests
+  /// still in flight are handed to the executor before the destructor returns.
+  Executor executor;
 };
 
 /// Names one request; cheap to copy, and safe to use after the request has
@@ -84,29 +99,43 @@ class PASSTHRU_API RequestHandle {
   std::weak_ptr<detail::TransferEngine> engine_;
 };
 
-/// Runs Passthru requests on one internal thread that drives a libcurl multi
-/// handle. Connections are reused across requests; there is no thread per
-/// request. All member functions are safe to call from any thread.
+/// Runs Passthru requests through a libcurl multi handle, driven either by
+/// one internal thread (the ThreadDriver) or by the engine's own event loop
+/// (the LoopDriver). Connections are reused across requests; there is no
+/// thread per request. Both drivers share every line of request, routing and
+/// deadline logic, so outcomes do not depend on the driver.
 class PASSTHRU_API PassthruClient {
  public:
+  /// ThreadDriver: one internal thread runs the requests and, unless
+  /// `options.executor` is set, the outcome callbacks.
   explicit PassthruClient(ClientOptions options = {});
 
-  /// Completes every request still in flight with Route::cancelled, then
-  /// returns. Must not be called from inside an outcome callback.
+  /// LoopDriver: `loop` (the engine's event loop, see <passthru/event_loop.hpp>,
+  /// or an adapter such as passthru::AsioEventLoop) runs the requests and the
+  /// callbacks; the client starts no thread. `loop` must outlive the client
+  /// and drive no other client. Throws std::logic_error if it already does.
+  explicit PassthruClient(EventLoop& loop, ClientOptions options = {});
+
+  /// Completes every request still in flight with Route::cancelled, closes
+  /// its connections, then returns. Must not be called from inside an
+  /// outcome callback. A loop-driven client must be destroyed on the loop
+  /// thread (or while the loop is not running).
   ~PassthruClient();
 
   PassthruClient(const PassthruClient&) = delete;
   PassthruClient& operator=(const PassthruClient&) = delete;
 
   /// Starts the step's request for `call` and returns at once: it never
-  /// waits on the network or DNS. `on_outcome` is called exactly once, by
-  /// the step's timeout at the latest (measured from this call).
+  /// waits on the network or DNS, and never calls `on_outcome` before it
+  /// returns. `on_outcome` is called exactly once, by the step's timeout at
+  /// the latest (measured from this call). Safe from any thread, with either
+  /// driver.
   /// Throws std::invalid_argument if `on_outcome` is empty.
   RequestHandle execute(const StepConfig& step, CallContext call, OutcomeCallback on_outcome);
 
  private:
   std::shared_ptr<detail::TransferEngine> engine_;
-  std::unique_ptr<detail::ThreadDriver> driver_;
+  std::unique_ptr<detail::Driver> driver_;
 };
 
 }  // namespace v0

@@ -19,7 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 using passthru::Errc;
 using passthru::Outcome;
-using passthru::PassthruClient;
+using PassthruClient = passthru_test::TestClient;
 using passthru::RequestHandle;
 using passthru::Route;
 using passthru::StepConfig;

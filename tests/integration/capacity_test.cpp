@@ -40,7 +40,7 @@ TEST(Capacity, NeverRunsMoreThanTheLimitAndAnswersEveryRequest) {
   options.max_in_flight = 2;
   OutcomeCollector collector;
   {
-    passthru::PassthruClient client(options);
+    passthru_test::TestClient client(options);
     const auto step = passthru::StepConfig::build(step_options(server.url("/crm")));
     for (int i = 0; i < 12; ++i) client.execute(step, sample_call(), collector.callback());
     ASSERT_TRUE(collector.wait_for(12));
@@ -57,7 +57,7 @@ TEST(Capacity, AQueuedRequestStillEndsByItsOwnDeadline) {
   LogCollector logs;
   auto options = quiet_options(logs);
   options.max_in_flight = 1;
-  passthru::PassthruClient client(options);
+  passthru_test::TestClient client(options);
   OutcomeCollector collector;
   // The first request holds the only slot for a minute.
   const auto blocker = client.execute(passthru::StepConfig::build(step_options(silent.url("/hold"), 60s)),
@@ -88,7 +88,7 @@ TEST(Capacity, CancellingAQueuedRequestSendsNothing) {
   options.max_in_flight = 1;
   OutcomeCollector collector;
   {
-    passthru::PassthruClient client(options);
+    passthru_test::TestClient client(options);
     const auto blocker = client.execute(passthru::StepConfig::build(step_options(silent.url("/hold"), 60s)),
                                         sample_call(), collector.callback());
     const auto queued = client.execute(passthru::StepConfig::build(step_options(server.url("/crm"))),
@@ -112,7 +112,7 @@ TEST(Capacity, DestroyingTheClientCancelsQueuedRequestsToo) {
   options.max_in_flight = 3;
   OutcomeCollector collector;
   {
-    passthru::PassthruClient client(options);
+    passthru_test::TestClient client(options);
     const auto step = passthru::StepConfig::build(step_options(silent.url("/hold"), 60s));
     for (int i = 0; i < 20; ++i) client.execute(step, sample_call(), collector.callback());
   }

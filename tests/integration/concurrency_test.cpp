@@ -22,7 +22,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using passthru::Outcome;
-using passthru::PassthruClient;
+using PassthruClient = passthru_test::TestClient;
 using passthru::RequestHandle;
 using passthru::Route;
 using passthru::StepConfig;

@@ -18,7 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 using passthru::Errc;
 using passthru::OutcomeCallback;
-using passthru::PassthruClient;
+using PassthruClient = passthru_test::TestClient;
 using passthru::RequestHandle;
 using passthru::Route;
 using passthru::StepConfig;
@@ -113,7 +113,7 @@ TEST(Execute, ChainsTheNextStepFromInsideACallback) {
   server.reply("GET", "/second", 200, "vip-connect");
   SilentServer silent;
   LogCollector logs;
-  passthru::PassthruClient client(quiet_options(logs));
+  passthru_test::TestClient client(quiet_options(logs));
   const auto first = passthru::StepConfig::build(step_options(server.url("/first")));
   const auto second = passthru::StepConfig::build(step_options(server.url("/second")));
   const auto stalled = passthru::StepConfig::build(step_options(silent.url("/stall")));

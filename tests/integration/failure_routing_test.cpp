@@ -27,7 +27,7 @@ using Clock = std::chrono::steady_clock;
 class FailureRouting : public ::testing::Test {
  protected:
   passthru_test::LogCollector logs_;
-  passthru::PassthruClient client_{passthru_test::quiet_options(logs_)};
+  passthru_test::TestClient client_{passthru_test::quiet_options(logs_)};
 };
 
 constexpr std::chrono::milliseconds kShortTimeout{300};
@@ -35,7 +35,7 @@ constexpr std::chrono::milliseconds kShortTimeout{300};
 constexpr std::chrono::milliseconds kTimeoutSlack{1000};
 
 // Runs one request to a server that never answers and checks the timing.
-Outcome time_out(passthru::PassthruClient& client, const StepOptions& options) {
+Outcome time_out(passthru_test::TestClient& client, const StepOptions& options) {
   auto step = StepConfig::build(options);
   OutcomeCollector collector;
   const auto start = Clock::now();
@@ -132,7 +132,7 @@ TEST_P(RefusedCall, RoutesToOnErrorAsInvalidRequestAndSendsNothing) {
   auto call = passthru_test::sample_call();
   call.custom = {{"lang", "ta"}, {GetParam(), "forged"}};
   // A client of its own, destroyed before the server it keeps a connection to.
-  passthru::PassthruClient client(passthru_test::quiet_options(logs_));
+  passthru_test::TestClient client(passthru_test::quiet_options(logs_));
   auto step = StepConfig::build(passthru_test::step_options(server.url("/crm")));
   auto outcome = passthru_test::execute_and_wait(client, step, call);
   ASSERT_TRUE(outcome);

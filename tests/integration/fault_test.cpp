@@ -118,8 +118,8 @@ class Faults : public ::testing::Test {
   // Declared first so it outlives the client, which may hold connections to it.
   FaultServer server_;
   passthru_test::LogCollector logs_;
-  std::unique_ptr<passthru::PassthruClient> client_ =
-      std::make_unique<passthru::PassthruClient>(passthru_test::quiet_options(logs_));
+  std::unique_ptr<passthru_test::TestClient> client_ =
+      std::make_unique<passthru_test::TestClient>(passthru_test::quiet_options(logs_));
 };
 
 TEST_F(Faults, AnswerDelayedWithinTheTimeoutRoutesToTheNamedApplet) {

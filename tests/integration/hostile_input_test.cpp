@@ -16,7 +16,7 @@
 namespace {
 
 using passthru::Errc;
-using passthru::PassthruClient;
+using PassthruClient = passthru_test::TestClient;
 using passthru::Route;
 using passthru::StepConfig;
 using passthru::StepOptions;

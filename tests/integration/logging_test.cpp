@@ -33,7 +33,7 @@ TEST(Logging, WritesOneInfoLinePerCompletedRequestWithItsFacts) {
   LogCollector logs;
   passthru::ClientOptions options = quiet_options(logs);
   options.log_level = passthru::LogLevel::info;
-  passthru::PassthruClient client(options);
+  passthru_test::TestClient client(options);
   auto step_opts = step_options(server.url("/crm?token=s3cret"));
   step_opts.name = "crm-lookup";
   const auto step = passthru::StepConfig::build(step_opts);
@@ -66,7 +66,7 @@ TEST(Logging, DefaultLevelLogsOnlyFailuresAsWarnings) {
   server.reply("GET", "/ok", 200, "vip-connect");
   server.reply("GET", "/down", 503, "");
   LogCollector logs;
-  passthru::PassthruClient client(quiet_options(logs));  // log_level left at its default
+  passthru_test::TestClient client(quiet_options(logs));  // log_level left at its default
   const auto ok_step = passthru::StepConfig::build(step_options(server.url("/ok")));
   const auto down_step = passthru::StepConfig::build(step_options(server.url("/down")));
 
@@ -97,7 +97,7 @@ TEST(Logging, SpdlogAdapterForwardsToTheEnginesLogger) {
   passthru::ClientOptions options;
   options.log_sink = passthru::spdlog_sink(engine_logger);
   {
-    passthru::PassthruClient client(options);
+    passthru_test::TestClient client(options);
     auto opts = step_options(server.url("/crm"));
     opts.method = passthru::Method::post;
     auto call = sample_call();
@@ -116,7 +116,7 @@ TEST(Logging, ASinkThatThrowsDoesNotCostTheOutcome) {
   passthru::ClientOptions options;
   options.log_level = passthru::LogLevel::trace;
   options.log_sink = [](passthru::LogLevel, std::string_view) { throw std::runtime_error("sink broke"); };
-  passthru::PassthruClient client(options);
+  passthru_test::TestClient client(options);
   const auto step = passthru::StepConfig::build(step_options(refused.url("/x")));
   for (int i = 0; i < 3; ++i) {
     const auto outcome = execute_and_wait(client, step, sample_call());

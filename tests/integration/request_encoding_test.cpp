@@ -43,7 +43,7 @@ class RequestEncoding : public ::testing::Test {
     return send_with(client_, std::move(options), std::move(call));
   }
 
-  RecordedRequest send_with(passthru::PassthruClient& client, StepOptions options,
+  RecordedRequest send_with(passthru_test::TestClient& client, StepOptions options,
                             passthru::CallContext call) {
     auto step = StepConfig::build(std::move(options));
     auto outcome = passthru_test::execute_and_wait(client, step, std::move(call));
@@ -73,7 +73,7 @@ class RequestEncoding : public ::testing::Test {
 
   TestHttpServer server_;
   passthru_test::LogCollector logs_;
-  passthru::PassthruClient client_{passthru_test::quiet_options(logs_)};
+  passthru_test::TestClient client_{passthru_test::quiet_options(logs_)};
 };
 
 TEST_F(RequestEncoding, GetSendsTheGuideParametersInOrderAsTheQueryString) {
@@ -211,7 +211,7 @@ TEST_F(RequestEncoding, CurrentTimeIsStampedWhenTheCallHasNone) {
 TEST_F(RequestEncoding, CurrentTimeUsesTheConfiguredPositiveUtcOffset) {
   passthru::ClientOptions options = passthru_test::quiet_options(logs_);
   options.utc_offset = std::chrono::minutes(330);
-  passthru::PassthruClient ist_client(options);
+  passthru_test::TestClient ist_client(options);
   auto call = passthru_test::sample_call();
   call.current_time.clear();
   auto stamp = stamped_time(send_with(ist_client, get_step(), call));
@@ -226,7 +226,7 @@ TEST_F(RequestEncoding, CurrentTimeUsesTheConfiguredPositiveUtcOffset) {
 TEST_F(RequestEncoding, CurrentTimeUsesTheConfiguredNegativeUtcOffset) {
   passthru::ClientOptions options = passthru_test::quiet_options(logs_);
   options.utc_offset = std::chrono::minutes(-300);
-  passthru::PassthruClient est_client(options);
+  passthru_test::TestClient est_client(options);
   auto call = passthru_test::sample_call();
   call.current_time.clear();
   auto stamp = stamped_time(send_with(est_client, post_step(), call));
@@ -241,7 +241,7 @@ TEST_F(RequestEncoding, CurrentTimeUsesTheConfiguredNegativeUtcOffset) {
 TEST_F(RequestEncoding, GivenCurrentTimeIsSentUnchanged) {
   passthru::ClientOptions options = passthru_test::quiet_options(logs_);
   options.utc_offset = std::chrono::minutes(0);
-  passthru::PassthruClient utc_client(options);
+  passthru_test::TestClient utc_client(options);
   auto received = send_with(utc_client, get_step(), passthru_test::sample_call());
   EXPECT_EQ(passthru_test::form_value(received.query(), "CurrentTime"), "2024-01-15T10:30:00+05:30");
 }
@@ -262,7 +262,7 @@ TEST_F(RequestEncoding, DefaultUserAgentNamesTheLibraryAndVersion) {
 TEST_F(RequestEncoding, ConfiguredUserAgentArrives) {
   passthru::ClientOptions options = passthru_test::quiet_options(logs_);
   options.user_agent = "acme-ivr/2.1";
-  passthru::PassthruClient custom_client(options);
+  passthru_test::TestClient custom_client(options);
   auto received = send_with(custom_client, get_step(), passthru_test::sample_call());
   EXPECT_EQ(received.header("User-Agent"), "acme-ivr/2.1");
 }

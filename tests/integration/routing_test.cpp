@@ -43,7 +43,7 @@ class RoutingEndToEnd : public ::testing::Test {
 
   TestHttpServer server_;
   passthru_test::LogCollector logs_;
-  passthru::PassthruClient client_{passthru_test::quiet_options(logs_)};
+  passthru_test::TestClient client_{passthru_test::quiet_options(logs_)};
 };
 
 void expect_next_applet(const Outcome& outcome, const std::string& applet) {

@@ -39,7 +39,7 @@ using passthru::ClientOptions;
 using passthru::ConfigError;
 using passthru::Errc;
 using passthru::Outcome;
-using passthru::PassthruClient;
+using PassthruClient = passthru_test::TestClient;
 using passthru::Route;
 using passthru::StepConfig;
 using passthru::StepOptions;

@@ -243,7 +243,7 @@ class SignedRequests : public ::testing::Test {
   }
 
   passthru_test::LogCollector logs_;
-  passthru::PassthruClient client_{passthru_test::quiet_options(logs_)};
+  passthru_test::TestClient client_{passthru_test::quiet_options(logs_)};
 };
 
 void expect_vip_connect(const Outcome& outcome) {

@@ -50,7 +50,7 @@ std::size_t rss_kib() {
 // callbacks per route and fails on any request answered other than once.
 class Wave {
  public:
-  Wave(passthru::PassthruClient& client, std::vector<passthru::StepConfig> steps)
+  Wave(passthru_test::TestClient& client, std::vector<passthru::StepConfig> steps)
       : client_(client), steps_(std::move(steps)) {}
 
   bool run(std::size_t total, std::size_t window) {
@@ -81,7 +81,7 @@ class Wave {
   std::size_t repeated() const { return repeated_.load(); }
 
  private:
-  passthru::PassthruClient& client_;
+  passthru_test::TestClient& client_;
   std::vector<passthru::StepConfig> steps_;
   std::mutex mutex_;
   std::condition_variable done_;
@@ -114,7 +114,7 @@ TEST(Soak, MixedPathsLeaveMemoryAndDescriptorsWhereTheyStarted) {
   passthru::ClientOptions client_options;
   client_options.log_sink = [](passthru::LogLevel, std::string_view) {};  // a collector would grow
   client_options.max_in_flight = kMaxInFlight;
-  passthru::PassthruClient client(client_options);
+  passthru_test::TestClient client(client_options);
 
   auto post = step_options(server.url("/crm"));
   post.method = passthru::Method::post;

@@ -30,7 +30,7 @@ namespace {
 using passthru::ClientOptions;
 using passthru::Errc;
 using passthru::Outcome;
-using passthru::PassthruClient;
+using PassthruClient = passthru_test::TestClient;
 using passthru::Route;
 using passthru::StepConfig;
 using passthru::StepOptions;

@@ -43,7 +43,7 @@ TEST(Deadlines, ThousandRequestsTimingOutTogetherAllArriveOnTimeAndNeverEarly) {
   Event all_done;
   SilentServer silent;
   LogCollector logs;
-  passthru::PassthruClient client(quiet_options(logs));
+  passthru_test::TestClient client(quiet_options(logs));
   const auto step = passthru::StepConfig::build(step_options(silent.url("/never"), kTimeout));
   for (int i = 0; i < kRequests; ++i) {
     const auto due = Clock::now() + kTimeout;
@@ -72,7 +72,7 @@ TEST(Stress, DestroyingTheClientWithAThousandInFlightAnswersEachOnce) {
   OutcomeCollector collector;
   std::vector<std::uint64_t> ids;
   {
-    passthru::PassthruClient client(quiet_options(logs));
+    passthru_test::TestClient client(quiet_options(logs));
     const auto step = passthru::StepConfig::build(step_options(silent.url("/hold"), 60s));
     for (int i = 0; i < kRequests; ++i)
       ids.push_back(client.execute(step, sample_call(), collector.callback()).id());
@@ -89,7 +89,7 @@ TEST(Stress, CancelRacingCompletionStillGivesExactlyOneOutcome) {
   OutcomeCollector collector;
   std::vector<std::uint64_t> ids;
   {
-    passthru::PassthruClient client(quiet_options(logs));
+    passthru_test::TestClient client(quiet_options(logs));
     const auto step = passthru::StepConfig::build(step_options(server.url("/fast")));
     std::vector<passthru::RequestHandle> handles;
     for (int i = 0; i < kRequests; ++i)
@@ -119,7 +119,7 @@ TEST(Stress, ExecuteFromEightThreadsWhileOthersCancel) {
   OutcomeCollector collector;
   std::vector<std::uint64_t> ids;
   {
-    passthru::PassthruClient client(quiet_options(logs));
+    passthru_test::TestClient client(quiet_options(logs));
     auto answered = step_options(server.url("/crm"));
     answered.method = passthru::Method::post;
     const auto fast = passthru::StepConfig::build(answered);
@@ -191,7 +191,7 @@ TEST(Stress, TenThousandInFlightOverMixedPathsEachAnsweredOnceByItsDeadline) {
     passthru::ClientOptions options;
     options.log_sink = [](passthru::LogLevel, std::string_view) {};
     options.max_in_flight = 0;  // all 10,000 at once
-    passthru::PassthruClient client(options);
+    passthru_test::TestClient client(options);
     const std::vector<passthru::StepConfig> steps = {
         passthru::StepConfig::build(step_options(silent.url("/never"), kTimeout)),
         passthru::StepConfig::build(step_options(silent.url("/never"), kTimeout)),

@@ -118,7 +118,7 @@ class Tls : public ::testing::Test {
 
   TestCa ca_;
   passthru_test::LogCollector logs_;
-  passthru::PassthruClient client_{passthru_test::quiet_options(logs_)};
+  passthru_test::TestClient client_{passthru_test::quiet_options(logs_)};
 };
 
 // ---------------------------------------------------------------------------
@@ -546,7 +546,7 @@ TEST(TlsClientKey, EncryptedKeyWithoutPasswordFailsWithoutAskingStdin) {
         const IssuedCert client_cert = ca.issue(cert);
         TlsTestServer server(server_options);
         passthru_test::LogCollector logs;
-        passthru::PassthruClient client(passthru_test::quiet_options(logs));
+        passthru_test::TestClient client(passthru_test::quiet_options(logs));
         auto options = passthru_test::step_options(server.url());
         options.tls.ca_file = ca.cert_file();
         options.tls.client_cert_file = client_cert.cert_file;

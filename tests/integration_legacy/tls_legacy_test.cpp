@@ -162,7 +162,7 @@ TEST_F(LegacyTls, AStepWithDefaultSettingsRefusesTls11AllTheSame) {
   ASSERT_EQ(handshake.version, TLS1_1_VERSION);
 
   // ...but a step's default TlsOptions do not.
-  passthru::PassthruClient client(passthru_test::quiet_options(logs_));
+  passthru_test::TestClient client(passthru_test::quiet_options(logs_));
   auto options = passthru_test::step_options(server.url());
   options.tls.ca_file = ca_.cert_file();
   const auto outcome =

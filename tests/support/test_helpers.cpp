@@ -53,7 +53,7 @@ passthru::ClientOptions quiet_options(const LogCollector& logs) {
   return options;
 }
 
-std::optional<passthru::Outcome> execute_and_wait(passthru::PassthruClient& client,
+std::optional<passthru::Outcome> execute_and_wait(passthru_test::TestClient& client,
                                                   const passthru::StepConfig& step,
                                                   passthru::CallContext call,
                                                   std::chrono::milliseconds timeout) {

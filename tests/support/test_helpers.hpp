@@ -3,6 +3,7 @@
 #pragma once
 
 #include "outcome_collector.hpp"
+#include "test_client.hpp"
 
 #include <passthru/call_context.hpp>
 #include <passthru/client.hpp>
@@ -59,7 +60,7 @@ passthru::ClientOptions quiet_options(const LogCollector& logs);
 /// Runs one request and waits for its outcome; empty if none came within
 /// `timeout`. The outcome is returned only when its callback ran exactly once
 /// by then (otherwise the returned Outcome's request_id is 0 and reason says so).
-std::optional<passthru::Outcome> execute_and_wait(passthru::PassthruClient& client,
+std::optional<passthru::Outcome> execute_and_wait(passthru_test::TestClient& client,
                                                   const passthru::StepConfig& step,
                                                   passthru::CallContext call,
                                                   std::chrono::milliseconds timeout = kGenerousWait);
