@@ -30,5 +30,9 @@ RequestHandle PassthruClient::execute(const StepConfig& step, CallContext call, 
   return RequestHandle(id, engine_);
 }
 
+void PassthruClient::cancel(std::uint64_t request_id) noexcept {
+  if (request_id != 0) engine_->cancel(request_id);
+}
+
 }  // namespace v0
 }  // namespace passthru

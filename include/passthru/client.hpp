@@ -133,6 +133,10 @@ class PASSTHRU_API PassthruClient {
   /// Throws std::invalid_argument if `on_outcome` is empty.
   RequestHandle execute(const StepConfig& step, CallContext call, OutcomeCallback on_outcome);
 
+  /// Same as RequestHandle::cancel() for the request with this id; an id
+  /// that is unknown or already completed is ignored. Safe from any thread.
+  void cancel(std::uint64_t request_id) noexcept;
+
  private:
   std::shared_ptr<detail::TransferEngine> engine_;
   std::unique_ptr<detail::Driver> driver_;
