@@ -12,7 +12,9 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,6 +59,7 @@ struct Transfer {
   std::string blocked;     // an address the destination guard refused
   bool permitted = false;  // the guard let at least one connection attempt through
   const DestinationGuard* guard = nullptr;
+  TransferEngine* engine = nullptr;
   std::vector<std::string> call_secrets;  // values of the call's secret parameters
   char error[CURL_ERROR_SIZE] = {};
 
@@ -81,10 +84,11 @@ struct Transfer {
   }
 
   // Judges every address libcurl is about to connect to, after DNS: a name
-  // that resolves (or rebinds) to a blocked address is caught here.
+  // that resolves (or rebinds) to a blocked address is caught here. Every
+  // new socket is shown to the engine, which may still watch its number.
   static curl_socket_t on_open_socket(void* self, curlsocktype purpose, curl_sockaddr* address) {
     auto& transfer = *static_cast<Transfer*>(self);
-    if (purpose == CURLSOCKTYPE_IPCXN) {
+    if (purpose == CURLSOCKTYPE_IPCXN && transfer.guard->enabled()) {
       IpAddress ip;
       if (!IpAddress::from_sockaddr(&address->addr, ip) || !transfer.guard->permits(ip)) {
         if (transfer.blocked.empty()) transfer.blocked = ip.to_string();
@@ -92,7 +96,9 @@ struct Transfer {
       }
       transfer.permitted = true;
     }
-    return ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    const curl_socket_t fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd != CURL_SOCKET_BAD) transfer.engine->adopt_new_socket(fd);
+    return fd;
   }
 
   /// Bytes of the final answer (head and body) that have arrived.
@@ -289,6 +295,27 @@ double milliseconds(std::chrono::microseconds us) { return static_cast<double>(u
 
 }  // namespace
 
+namespace {
+
+// Client options are checked once, like a step: a bad value is named, never
+// sent (a CR/LF in the User-Agent would inject a header into every request).
+void validate(const ClientOptions& options) {
+  const auto refuse = [](const std::string& what) {
+    throw std::invalid_argument("passthru: ClientOptions::" + what);
+  };
+  if (options.user_agent.size() > 8 * 1024) refuse("user_agent: longer than 8 KiB");
+  for (const char c : options.user_agent) {
+    const auto byte = static_cast<unsigned char>(c);
+    if ((byte < 0x20 && byte != '\t') || byte == 0x7f) refuse("user_agent: contains a control character");
+  }
+  if (options.utc_offset && std::chrono::abs(*options.utc_offset) > std::chrono::hours(24)) {
+    refuse("utc_offset: more than 24 hours from UTC");
+  }
+  if (options.connection_max_idle.count() < 0) refuse("connection_max_idle: negative");
+}
+
+}  // namespace
+
 TransferEngine::TransferEngine(const ClientOptions& options)
     : logger_(make_logger(options.log_sink, options.log_level)),
       utc_offset_(options.utc_offset),
@@ -298,6 +325,7 @@ TransferEngine::TransferEngine(const ClientOptions& options)
       key_prefix_(random_key_prefix()),
       guard_(options.block_private_destinations, options.allowed_destinations),
       executor_(options.executor) {
+  validate(options);
   ensure_curl_global_init();
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("passthru: curl_multi_init failed");
@@ -326,6 +354,9 @@ void TransferEngine::close() {
     curl_multi_cleanup(multi_);
     multi_ = nullptr;
   }
+  // libcurl removes every socket before this point; should one remain, the
+  // loop still hears of it before our duplicate closes.
+  while (!watched_.empty()) unwatch(watched_.begin()->first);
 }
 
 std::uint64_t TransferEngine::submit(StepConfig step, CallContext call, OutcomeCallback on_outcome,
@@ -415,6 +446,7 @@ void TransferEngine::start(Submission submission) {
   transfer->started = submission.started;
   submission.call.call_sid = transfer->call_sid;
   transfer->guard = &guard_;
+  transfer->engine = this;
   for (const auto& [name, value] : submission.call.custom) {
     if (contains_name(step.options.secret_names, name)) transfer->call_secrets.push_back(value);
   }
@@ -519,10 +551,8 @@ void TransferEngine::launch(Transfer& transfer) {
   } else {
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
   }
-  if (guard_.enabled()) {
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Transfer::on_open_socket);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &transfer);
-  }
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Transfer::on_open_socket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &transfer);
   // The loop hears watch_socket(fd, none) before any socket is closed.
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &TransferEngine::on_close_socket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
@@ -591,7 +621,10 @@ void TransferEngine::launch_waiting() {
 
 void TransferEngine::on_socket(int fd, int events) {
   int running = 0;
-  curl_multi_socket_action(multi_, fd, events, &running);
+  // A late event for an fd the loop was just told to forget is dropped.
+  if (const auto found = curl_fd_of_.find(fd); found != curl_fd_of_.end()) {
+    curl_multi_socket_action(multi_, found->second, events, &running);
+  }
   drain_curl_messages();
   expire_deadlines(Clock::now());
   rearm_timer();
@@ -851,21 +884,83 @@ void TransferEngine::shut_down() {
 
 int TransferEngine::on_curl_socket(CURL* /*easy*/, int fd, int what, void* self, void* /*socket_data*/) {
   auto& engine = *static_cast<TransferEngine*>(self);
-  SocketInterest interest = SocketInterest::none;
   switch (what) {
-    case CURL_POLL_IN: interest = SocketInterest::read; break;
-    case CURL_POLL_OUT: interest = SocketInterest::write; break;
-    case CURL_POLL_INOUT: interest = SocketInterest::read_write; break;
-    default: interest = SocketInterest::none; break;
+    case CURL_POLL_IN: engine.watch(fd, SocketInterest::read); break;
+    case CURL_POLL_OUT: engine.watch(fd, SocketInterest::write); break;
+    case CURL_POLL_INOUT: engine.watch(fd, SocketInterest::read_write); break;
+    default: engine.unwatch(fd); break;
   }
-  if (engine.hooks_ != nullptr) engine.hooks_->watch_socket(fd, interest);
   return 0;
 }
 
 int TransferEngine::on_close_socket(void* self, curl_socket_t fd) {
-  auto& engine = *static_cast<TransferEngine*>(self);
-  if (engine.hooks_ != nullptr) engine.hooks_->watch_socket(fd, SocketInterest::none);
+  static_cast<TransferEngine*>(self)->unwatch(fd);
   return ::close(fd);
+}
+
+// libcurl 7.88 to 8.1 close a socket whose connect has not completed (a
+// request cancelled, timed out or shut down while connecting, an abandoned
+// connection attempt) with a plain close(): no CURLOPT_CLOSESOCKETFUNCTION,
+// and CURL_POLL_REMOVE only afterwards (curl pull request 11439). The loop
+// must never watch an fd that closes under it, whose number may by then name
+// another socket. So while a socket may still be connecting (libcurl waits
+// only to write), the loop watches a duplicate that only we close, after
+// telling it; once libcurl waits to read, the connect is done, libcurl says
+// before it closes, and the loop watches libcurl's fd itself.
+void TransferEngine::watch(int fd, SocketInterest interest) {
+  struct stat status {};
+  if (::fstat(fd, &status) != 0) {
+    unwatch(fd);  // already closed: nothing left to watch
+    return;
+  }
+  const auto device = static_cast<std::uint64_t>(status.st_dev);
+  const auto inode = static_cast<std::uint64_t>(status.st_ino);
+  auto found = watched_.find(fd);
+  if (found != watched_.end() && (found->second.device != device || found->second.inode != inode)) {
+    unwatch(fd);  // closed without notice; the number names a new socket
+    found = watched_.end();
+  }
+  const bool reads = interest == SocketInterest::read || interest == SocketInterest::read_write;
+  if (found == watched_.end()) {
+    int loop_fd = fd;
+    if (!reads) {
+      // If no descriptor is left for a duplicate, the loop watches fd itself.
+      const int duplicate = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (duplicate >= 0) loop_fd = duplicate;
+    }
+    found = watched_.emplace(fd, WatchedSocket{loop_fd, interest, device, inode}).first;
+    curl_fd_of_[loop_fd] = fd;
+  } else if (reads && found->second.loop_fd != fd) {
+    const int duplicate = found->second.loop_fd;
+    if (hooks_ != nullptr) hooks_->watch_socket(duplicate, SocketInterest::none);
+    ::close(duplicate);
+    curl_fd_of_.erase(duplicate);
+    found->second.loop_fd = fd;
+    curl_fd_of_[fd] = fd;
+  }
+  found->second.interest = interest;
+  if (hooks_ != nullptr) hooks_->watch_socket(found->second.loop_fd, interest);
+}
+
+void TransferEngine::unwatch(int fd) {
+  const auto found = watched_.find(fd);
+  if (found == watched_.end()) return;
+  const int loop_fd = found->second.loop_fd;
+  watched_.erase(found);
+  curl_fd_of_.erase(loop_fd);
+  if (hooks_ != nullptr) hooks_->watch_socket(loop_fd, SocketInterest::none);
+  if (loop_fd != fd) ::close(loop_fd);
+}
+
+void TransferEngine::adopt_new_socket(int fd) {
+  const auto found = watched_.find(fd);
+  if (found == watched_.end()) return;
+  // The number is still watched: libcurl closed that socket without notice,
+  // and believes the number still watched as before. Move the watch to the
+  // new socket, so that belief holds.
+  const SocketInterest interest = found->second.interest;
+  unwatch(fd);
+  watch(fd, interest);
 }
 
 int TransferEngine::on_curl_timer(CURLM* /*multi*/, long timeout_ms, void* self) {

@@ -36,6 +36,7 @@ struct Transfer;
 /// callbacks run on the loop thread, never inside a libcurl callback.
 class TransferEngine {
  public:
+  /// Throws std::invalid_argument naming the first invalid option.
   explicit TransferEngine(const ClientOptions& options);
   ~TransferEngine();
 
@@ -87,11 +88,27 @@ class TransferEngine {
     std::optional<Submission> submission;  // otherwise: a new request
   };
 
+  friend struct Transfer;
+
+  /// A socket libcurl asked to have watched, as the loop knows it.
+  struct WatchedSocket {
+    int loop_fd;  // the fd the loop watches: libcurl's own, or our duplicate of it
+    SocketInterest interest;
+    // The socket the number named when first watched: once libcurl has closed
+    // it without notice, the same number may name another.
+    std::uint64_t device;
+    std::uint64_t inode;
+  };
+
   static int on_curl_socket(CURL* easy, int fd, int what, void* self, void* socket_data);
   static int on_curl_timer(CURLM* multi, long timeout_ms, void* self);
   static int on_close_socket(void* self, curl_socket_t fd);
   void deliver(OutcomeCallback& on_outcome, Outcome outcome, const std::string& call_sid,
                const std::string& label);
+
+  void watch(int fd, SocketInterest interest);
+  void unwatch(int fd);
+  void adopt_new_socket(int fd);
 
   void drain_commands();
   void start(Submission submission);
@@ -129,6 +146,8 @@ class TransferEngine {
   std::size_t draining_next_ = 0;  // first command of draining_ not yet run
 
   CURLM* multi_ = nullptr;
+  std::unordered_map<int, WatchedSocket> watched_;  // by libcurl's fd
+  std::unordered_map<int, int> curl_fd_of_;         // the loop's fd -> libcurl's fd
   std::unordered_map<std::uint64_t, std::unique_ptr<Transfer>> active_;
   std::multimap<Clock::time_point, std::uint64_t> deadlines_;
   std::optional<Clock::time_point> curl_due_;
