@@ -41,9 +41,11 @@ struct ClientOptions {
   /// Lines below this level are dropped. The default, warn, logs only requests
   /// routed to on-error or on-timeout and internal faults.
   LogLevel log_level = LogLevel::warn;
-  /// Offset used when stamping CurrentTime. Empty: the process's local time zone.
+  /// Offset used when stamping CurrentTime, within ±24 h. Empty: the
+  /// process's local time zone.
   std::optional<std::chrono::minutes> utc_offset;
-  /// User-Agent header. Empty: "passthru/<version>".
+  /// User-Agent header. Empty: "passthru/<version>". At most 8 KiB, no
+  /// control characters (the constructor throws std::invalid_argument).
   std::string user_agent;
   /// Requests running at once (each holds a connection and a socket). Further
   /// requests wait in a first-in first-out queue; the wait counts against
@@ -54,7 +56,7 @@ struct ClientOptions {
   /// Shorter than the common server keep-alive of 5 s, so we rarely reuse a
   /// connection the server is closing (libcurl would then send the request
   /// again; the Idempotency-Key header lets the server spot such a copy).
-  std::chrono::seconds connection_max_idle{4};
+  std::chrono::seconds connection_max_idle{4};  ///< Not negative.
   /// SSRF guard, for engines whose customers type their own URLs: refuse to
   /// connect to loopback, private (RFC 1918, fc00::/7, 100.64.0.0/10),
   /// link-local (169.254.0.0/16 with the cloud metadata address, fe80::/10),
@@ -107,7 +109,8 @@ class PASSTHRU_API RequestHandle {
 class PASSTHRU_API PassthruClient {
  public:
   /// ThreadDriver: one internal thread runs the requests and, unless
-  /// `options.executor` is set, the outcome callbacks.
+  /// `options.executor` is set, the outcome callbacks. Throws
+  /// std::invalid_argument naming the first invalid option.
   explicit PassthruClient(ClientOptions options = {});
 
   /// LoopDriver: `loop` (the engine's event loop, see <passthru/event_loop.hpp>,

@@ -108,3 +108,44 @@ TEST_F(HostileInputEndToEnd, ACustomParameterRepeatingAStandardNameIsNotSent) {
 }
 
 }  // namespace
+
+// Client-wide options are checked like a step's: a CR/LF in the User-Agent
+// would otherwise add a header to every request the client sends.
+TEST(HostileClientOptions, ARefusedOptionIsNamedAndNothingIsSent) {
+  const auto refused = [](passthru::ClientOptions options, const std::string& names) {
+    try {
+      PassthruClient client(std::move(options));
+      ADD_FAILURE() << "accepted an invalid " << names;
+    } catch (const std::invalid_argument& error) {
+      EXPECT_NE(std::string(error.what()).find(names), std::string::npos) << error.what();
+    }
+  };
+  passthru::ClientOptions options;
+  options.user_agent = "engine/1.0\r\nX-Injected: yes";
+  refused(options, "user_agent");
+  options.user_agent = std::string("engine\0/1.0", 11);
+  refused(options, "user_agent");
+  options.user_agent = std::string(8 * 1024 + 1, 'a');
+  refused(options, "user_agent");
+  options = {};
+  options.utc_offset = std::chrono::hours(25);
+  refused(options, "utc_offset");
+  options = {};
+  options.connection_max_idle = std::chrono::seconds(-1);
+  refused(options, "connection_max_idle");
+}
+
+TEST(HostileClientOptions, AUserAgentWithATabIsSentAsGiven) {
+  TestHttpServer server;
+  server.reply("GET", "/crm", 200, "vip-connect");
+  LogCollector logs;
+  passthru::ClientOptions options = passthru_test::quiet_options(logs);
+  options.user_agent = "engine/1.0\t(telephony)";
+  PassthruClient client(options);
+  const StepConfig step = StepConfig::build(passthru_test::step_options(server.url("/crm")));
+  const auto outcome = passthru_test::execute_and_wait(client, step, passthru_test::sample_call());
+  ASSERT_TRUE(outcome);
+  EXPECT_EQ(outcome->route, Route::next_applet) << outcome->reason;
+  ASSERT_EQ(server.request_count(), 1u);
+  EXPECT_EQ(server.requests().front().header("User-Agent"), "engine/1.0\t(telephony)");
+}
