@@ -37,18 +37,18 @@ extern "C" {
 /** What a passthru_* function returns. */
 typedef enum passthru_status {
   PASSTHRU_OK = 0,
-  PASSTHRU_EINVAL = 1,    /**< A required argument is NULL or out of range. */
-  PASSTHRU_ECONFIG = 2,   /**< The step configuration is invalid; the error text names the field. */
-  PASSTHRU_ENOMEM = 3,    /**< Out of memory. */
-  PASSTHRU_EBUSY = 4,     /**< The loop already drives a client. */
-  PASSTHRU_EINTERNAL = 5  /**< Anything else the library refused; never an escaped exception. */
+  PASSTHRU_EINVAL = 1,   /**< A required argument is NULL or out of range. */
+  PASSTHRU_ECONFIG = 2,  /**< The step configuration is invalid; the error text names the field. */
+  PASSTHRU_ENOMEM = 3,   /**< Out of memory. */
+  PASSTHRU_EBUSY = 4,    /**< The loop already drives a client. */
+  PASSTHRU_EINTERNAL = 5 /**< Anything else the library refused; never an escaped exception. */
 } passthru_status;
 
 /** A short English description of a passthru_status; never NULL. */
-PASSTHRU_API const char *passthru_strerror(int status);
+PASSTHRU_API const char* passthru_strerror(int status);
 
 /** The library's version, "MAJOR.MINOR.PATCH". */
-PASSTHRU_API const char *passthru_version(void);
+PASSTHRU_API const char* passthru_version(void);
 
 /* ---- Step configuration -------------------------------------------------- */
 
@@ -56,63 +56,66 @@ typedef enum passthru_method { PASSTHRU_GET = 0, PASSTHRU_POST = 1 } passthru_me
 
 /** A name/value pair: a header, a custom call parameter, a variable. */
 typedef struct passthru_param {
-  const char *name;
-  const char *value;
+  const char* name;
+  const char* value;
 } passthru_param;
 
 /** One Passthru applet's settings; the C form of passthru::StepOptions.
  *  Always start from passthru_step_config_init(), which sets the defaults:
  *  fields added in later versions then keep their defaults too. */
 typedef struct passthru_step_config {
-  const char *url;         /**< Required: absolute http:// or https:// URL. */
-  passthru_method method;  /**< PASSTHRU_GET (default) or PASSTHRU_POST. */
-  long timeout_ms;         /**< From execute to outcome; default 15000, at most 3600000. */
+  const char* url;        /**< Required: absolute http:// or https:// URL. */
+  passthru_method method; /**< PASSTHRU_GET (default) or PASSTHRU_POST. */
+  long timeout_ms;        /**< From execute to outcome; default 15000, at most 3600000. */
 
-  const char *default_next; /**< Required: 2xx with an empty or unreadable body. */
-  const char *on_error;     /**< NULL: default_next. */
-  const char *on_timeout;   /**< NULL: on_error, then default_next. */
-  const char *const *known_applets; /**< Applet names an answer may name; none: any well-formed name. */
+  const char* default_next;         /**< Required: 2xx with an empty or unreadable body. */
+  const char* on_error;             /**< NULL: default_next. */
+  const char* on_timeout;           /**< NULL: on_error, then default_next. */
+  const char* const* known_applets; /**< Applet names an answer may name; none: any well-formed name. */
   size_t known_applet_count;
-  const char *const *external_flow_hosts; /**< Hosts a flow URL may name ("*.example.com"); none: any. */
+  const char* const* external_flow_hosts; /**< Hosts a flow URL may name ("*.example.com"); none: any. */
   size_t external_flow_host_count;
 
-  const passthru_param *headers; /**< Extra request headers. */
+  const passthru_param* headers; /**< Extra request headers. */
   size_t header_count;
-  int quote_digits;              /**< Non-zero: digits sent as "1234" (with the quotes). */
-  size_t max_answer_bytes;       /**< Default 65536; larger answers route to on-error. */
-  const char *name;              /**< Label in logs; NULL: the URL's host. */
+  int quote_digits;        /**< Non-zero: digits sent as "1234" (with the quotes). */
+  size_t max_answer_bytes; /**< Default 65536; larger answers route to on-error. */
+  const char* name;        /**< Label in logs; NULL: the URL's host. */
 
-  int tls_min_version_1_3;            /**< Non-zero: refuse TLS 1.2 too. Default: TLS 1.2 minimum. */
-  const char *tls_ca_file;            /**< PEM CA bundle replacing the system store. */
-  const char *tls_ca_dir;             /**< Hashed CA directory replacing the system store. */
-  const char *tls_client_cert_file;   /**< Mutual TLS certificate (PEM). */
-  const char *tls_client_key_file;    /**< Its key; NULL: inside the certificate file. */
-  const char *tls_client_key_password; /**< Never logged. */
-  const char *tls_pinned_public_key;  /**< "sha256//<base64>[;...]" or a key file. */
-  int tls_verify_peer;                /**< Default 1. */
-  int tls_verify_host;                /**< Default 1. */
+  int tls_min_version_1_3;             /**< Non-zero: refuse TLS 1.2 too. Default: TLS 1.2 minimum. */
+  const char* tls_ca_file;             /**< PEM CA bundle replacing the system store. */
+  const char* tls_ca_dir;              /**< Hashed CA directory replacing the system store. */
+  const char* tls_client_cert_file;    /**< Mutual TLS certificate (PEM). */
+  const char* tls_client_key_file;     /**< Its key; NULL: inside the certificate file. */
+  const char* tls_client_key_password; /**< Never logged. */
+  const char* tls_pinned_public_key;   /**< "sha256//<base64>[;...]" or a key file. */
+  int tls_verify_peer;                 /**< Default 1. */
+  int tls_verify_host;                 /**< Default 1. */
 
-  int allow_plain_http; /**< Non-zero: allow http:// to non-loopback hosts. Default 0. */
-  int max_redirects;    /**< Default 0 (not followed); at most 5, https:// only. */
-  const char *const *signing_keys; /**< HMAC-SHA256 keys (one, or two while rotating), >= 32 bytes. */
+  int allow_plain_http;            /**< Non-zero: allow http:// to non-loopback hosts. Default 0. */
+  int max_redirects;               /**< Default 0 (not followed); at most 5, https:// only. */
+  const char* const* signing_keys; /**< HMAC-SHA256 keys (one, or two while rotating), >= 32 bytes. */
   size_t signing_key_count;
-  const char *const *secret_names; /**< Parameters and headers whose values are never logged. */
+  const char* const* secret_names; /**< Parameters and headers whose values are never logged. */
   size_t secret_name_count;
 } passthru_step_config;
 
 /** Fills `config` with the defaults (and NULL/0 everywhere else). */
-PASSTHRU_API void passthru_step_config_init(passthru_step_config *config);
+PASSTHRU_API void passthru_step_config_init(passthru_step_config* config);
 
 /** A validated, immutable step: build once per flow, use from any thread. */
 typedef struct passthru_step passthru_step;
 
 /** Validates `config` and creates a step. On PASSTHRU_ECONFIG, `error` (if
- *  not NULL) receives "field: what is wrong", truncated to `error_size`. */
-PASSTHRU_API int passthru_step_create(const passthru_step_config *config, passthru_step **step, char *error,
+ *  not NULL) receives "field: what is wrong", the field named as in
+ *  passthru_step_config ("url", "timeout_ms", "default_next",
+ *  "headers[1].value", "known_applets[0]"), truncated to `error_size` and
+ *  always NUL-terminated. */
+PASSTHRU_API int passthru_step_create(const passthru_step_config* config, passthru_step** step, char* error,
                                       size_t error_size);
 
 /** Frees a step. Requests already started with it are unaffected. NULL is ignored. */
-PASSTHRU_API void passthru_step_destroy(passthru_step *step);
+PASSTHRU_API void passthru_step_destroy(passthru_step* step);
 
 /* ---- Call context ---------------------------------------------------------- */
 
@@ -120,14 +123,14 @@ typedef enum passthru_direction { PASSTHRU_INCOMING = 0, PASSTHRU_OUTGOING = 1 }
 
 /** One call's data. A zeroed struct is valid: NULL strings are sent empty. */
 typedef struct passthru_call {
-  const char *call_sid;
-  const char *call_from;
-  const char *call_to;
+  const char* call_sid;
+  const char* call_from;
+  const char* call_to;
   passthru_direction direction;
-  const char *current_time;     /**< ISO 8601; NULL or "": stamped when the request is sent. */
-  const char *dial_whom_number;
-  const char *digits;           /**< NULL: no `digits` parameter. */
-  const passthru_param *custom; /**< Extra parameters, in order. */
+  const char* current_time; /**< ISO 8601; NULL or "": stamped when the request is sent. */
+  const char* dial_whom_number;
+  const char* digits;           /**< NULL: no `digits` parameter. */
+  const passthru_param* custom; /**< Extra parameters, in order. */
   size_t custom_count;
 } passthru_call;
 
@@ -143,25 +146,46 @@ typedef enum passthru_route {
 } passthru_route;
 
 /** "next_applet", "external_flow", "default", "on_error", "on_timeout", "cancelled". */
-PASSTHRU_API const char *passthru_route_name(passthru_route route);
+PASSTHRU_API const char* passthru_route_name(passthru_route route);
+
+/** Why a request did not end with an understood answer: passthru_outcome's
+ *  `error`, the values of passthru::Errc. */
+typedef enum passthru_error {
+  PASSTHRU_ERROR_NONE = 0,                  /**< The answer was understood. */
+  PASSTHRU_ERROR_TIMED_OUT = 1,             /**< No answer within the step's timeout. */
+  PASSTHRU_ERROR_CANCELLED = 2,             /**< passthru_cancel(). */
+  PASSTHRU_ERROR_SHUT_DOWN = 3,             /**< The client was destroyed with the request in flight. */
+  PASSTHRU_ERROR_INVALID_REQUEST = 4,       /**< The call could not be turned into a request. */
+  PASSTHRU_ERROR_DNS_FAILED = 5,            /**< The host name did not resolve. */
+  PASSTHRU_ERROR_CONNECT_FAILED = 6,        /**< Connection refused or not made. */
+  PASSTHRU_ERROR_TLS_FAILED = 7,            /**< TLS handshake or certificate check failed. */
+  PASSTHRU_ERROR_SEND_FAILED = 8,           /**< The connection broke while sending. */
+  PASSTHRU_ERROR_RECEIVE_FAILED = 9,        /**< The connection broke or spoke non-HTTP while answering. */
+  PASSTHRU_ERROR_ANSWER_TOO_LARGE = 10,     /**< Over max_answer_bytes. */
+  PASSTHRU_ERROR_HTTP_STATUS = 11,          /**< A 3xx/4xx/5xx status. */
+  PASSTHRU_ERROR_UNEXPECTED_ANSWER = 12,    /**< A 2xx answer the router could not understand. */
+  PASSTHRU_ERROR_EXTERNAL_FLOW_DENIED = 13, /**< A flow URL whose host is not allowed. */
+  PASSTHRU_ERROR_TRANSPORT_FAILED = 14,     /**< Any other transport failure (see reason). */
+  PASSTHRU_ERROR_BLOCKED_DESTINATION = 15   /**< block_private_destinations refused the address. */
+} passthru_error;
 
 /** One request's result. Every pointer in it is valid until the callback returns. */
 typedef struct passthru_outcome {
   uint64_t request_id;
   passthru_route route;
-  const char *target;      /**< Applet or flow URL to continue at ("" only when cancelled). */
-  const char *reason;      /**< What happened, for a person. */
-  int http_status;         /**< 0 when no answer arrived. */
-  int error;               /**< 0, or a passthru::Errc value (1 timed_out, 2 cancelled, ...). */
-  const char *error_text;  /**< "" when error is 0, else its description. */
-  int64_t elapsed_us;      /**< From passthru_execute() to this outcome. */
-  const passthru_param *variables; /**< From a JSON answer's "variables" object. */
+  const char* target;              /**< Applet or flow URL to continue at ("" only when cancelled). */
+  const char* reason;              /**< What happened, for a person. */
+  int http_status;                 /**< 0 when no answer arrived. */
+  int error;                       /**< A passthru_error: PASSTHRU_ERROR_NONE (0) when understood. */
+  const char* error_text;          /**< "" when error is 0, else its description. */
+  int64_t elapsed_us;              /**< From passthru_execute() to this outcome. */
+  const passthru_param* variables; /**< From a JSON answer's "variables" object. */
   size_t variable_count;
 } passthru_outcome;
 
 /** Called exactly once per request accepted by passthru_execute(). Must not
  *  block; must not destroy the client it came from. */
-typedef void (*passthru_outcome_fn)(const passthru_outcome *outcome, void *user_data);
+typedef void (*passthru_outcome_fn)(const passthru_outcome* outcome, void* user_data);
 
 /* ---- Client ---------------------------------------------------------------- */
 
@@ -175,50 +199,52 @@ typedef enum passthru_log_level {
 } passthru_log_level;
 
 /** Receives a log line (not NUL-terminated: use `length`). */
-typedef void (*passthru_log_fn)(passthru_log_level level, const char *message, size_t length, void *user_data);
+typedef void (*passthru_log_fn)(passthru_log_level level, const char* message, size_t length,
+                                void* user_data);
 
 /** Runs `task(task_data)` exactly once, typically on the engine's own thread. */
-typedef void (*passthru_executor_fn)(void (*task)(void *task_data), void *task_data, void *user_data);
+typedef void (*passthru_executor_fn)(void (*task)(void* task_data), void* task_data, void* user_data);
 
 /** Client-wide settings; start from passthru_client_options_init(). */
 typedef struct passthru_client_options {
-  passthru_log_fn log;         /**< NULL: standard error. */
-  void *log_user_data;
-  passthru_log_level log_level; /**< Default PASSTHRU_LOG_WARN. */
-  const char *user_agent;      /**< NULL: "passthru/<version>". */
-  size_t max_in_flight;        /**< Default 4096; 0: no limit. */
-  long connection_max_idle_s;  /**< Default 4. */
-  int has_utc_offset;          /**< Non-zero: stamp CurrentTime at utc_offset_minutes. */
-  int utc_offset_minutes;      /**< Default: the process's local time zone. */
-  int block_private_destinations; /**< Non-zero: the SSRF guard. Default 0. */
-  const char *const *allowed_destinations; /**< CIDRs exempted from the guard. */
+  passthru_log_fn log; /**< NULL: standard error. */
+  void* log_user_data;
+  passthru_log_level log_level;            /**< Default PASSTHRU_LOG_WARN. */
+  const char* user_agent;                  /**< NULL: "passthru/<version>". */
+  size_t max_in_flight;                    /**< Default 4096; 0: no limit. */
+  long connection_max_idle_s;              /**< Default 4. */
+  int has_utc_offset;                      /**< Non-zero: stamp CurrentTime at utc_offset_minutes. */
+  int utc_offset_minutes;                  /**< Default: the process's local time zone. */
+  int block_private_destinations;          /**< Non-zero: the SSRF guard. Default 0. */
+  const char* const* allowed_destinations; /**< CIDRs exempted from the guard. */
   size_t allowed_destination_count;
   passthru_executor_fn executor; /**< NULL: callbacks run on the driver thread. */
-  void *executor_user_data;
+  void* executor_user_data;
 } passthru_client_options;
 
 /** Fills `options` with the defaults. */
-PASSTHRU_API void passthru_client_options_init(passthru_client_options *options);
+PASSTHRU_API void passthru_client_options_init(passthru_client_options* options);
 
 typedef struct passthru_client passthru_client;
 
 /** Creates a client with its own driver thread. `options` may be NULL. */
-PASSTHRU_API int passthru_client_create(const passthru_client_options *options, passthru_client **client);
+PASSTHRU_API int passthru_client_create(const passthru_client_options* options, passthru_client** client);
 
 /** Completes every request in flight with PASSTHRU_ROUTE_CANCELLED, then
  *  frees the client. Not from inside an outcome callback; a loop-driven
  *  client on its loop thread. NULL is ignored. */
-PASSTHRU_API void passthru_client_destroy(passthru_client *client);
+PASSTHRU_API void passthru_client_destroy(passthru_client* client);
 
 /** Starts the step's request for `call` and returns at once; `on_outcome`
  *  runs exactly once, by the step's timeout at the latest, never before this
  *  returns. Any thread. `request_id` (may be NULL) receives the id to cancel. */
-PASSTHRU_API int passthru_execute(passthru_client *client, const passthru_step *step, const passthru_call *call,
-                                  passthru_outcome_fn on_outcome, void *user_data, uint64_t *request_id);
+PASSTHRU_API int passthru_execute(passthru_client* client, const passthru_step* step,
+                                  const passthru_call* call, passthru_outcome_fn on_outcome, void* user_data,
+                                  uint64_t* request_id);
 
 /** Asks for the request to end with PASSTHRU_ROUTE_CANCELLED; nothing
  *  happens if it has already completed. Any thread. */
-PASSTHRU_API void passthru_cancel(passthru_client *client, uint64_t request_id);
+PASSTHRU_API void passthru_cancel(passthru_client* client, uint64_t request_id);
 
 /* ---- Driving the client from the engine's event loop ---------------------- */
 
@@ -236,30 +262,30 @@ enum { PASSTHRU_READY_READ = 1, PASSTHRU_READY_WRITE = 2, PASSTHRU_READY_ERROR =
  *  called on the loop thread, often from inside a passthru_loop_* call, and
  *  must not call passthru_loop_* back synchronously. */
 typedef struct passthru_loop_hooks {
-  void *user_data;
+  void* user_data;
   /** Watch `fd` for PASSTHRU_WATCH_* readiness (NONE: stop). */
-  void (*watch_socket)(void *user_data, int fd, int what);
+  void (*watch_socket)(void* user_data, int fd, int what);
   /** Call passthru_loop_timer_expired() once, `delay_us` microseconds from
    *  now (round up), replacing any armed timer. 0: on the next turn. */
-  void (*arm_timer)(void *user_data, int64_t delay_us);
+  void (*arm_timer)(void* user_data, int64_t delay_us);
   /** Forget the armed timer. */
-  void (*cancel_timer)(void *user_data);
+  void (*cancel_timer)(void* user_data);
   /** Any thread: call passthru_loop_woken() soon on the loop thread. */
-  void (*wake)(void *user_data);
+  void (*wake)(void* user_data);
 } passthru_loop_hooks;
 
 /** Creates a client driven by the engine's loop through `hooks` (copied);
  *  it starts no thread. `options` may be NULL. */
-PASSTHRU_API int passthru_client_create_on_loop(const passthru_loop_hooks *hooks,
-                                                const passthru_client_options *options,
-                                                passthru_client **client);
+PASSTHRU_API int passthru_client_create_on_loop(const passthru_loop_hooks* hooks,
+                                                const passthru_client_options* options,
+                                                passthru_client** client);
 
 /** Loop thread: `fd` is ready; `events` is a mask of PASSTHRU_READY_*. */
-PASSTHRU_API void passthru_loop_socket_ready(passthru_client *client, int fd, int events);
+PASSTHRU_API void passthru_loop_socket_ready(passthru_client* client, int fd, int events);
 /** Loop thread: the armed timer has fired. */
-PASSTHRU_API void passthru_loop_timer_expired(passthru_client *client);
+PASSTHRU_API void passthru_loop_timer_expired(passthru_client* client);
 /** Loop thread: the wake-up asked for by hooks->wake. */
-PASSTHRU_API void passthru_loop_woken(passthru_client *client);
+PASSTHRU_API void passthru_loop_woken(passthru_client* client);
 
 #ifdef __cplusplus
 }

@@ -13,11 +13,13 @@ namespace passthru_test {
 enum class DriverKind {
   thread,  ///< PassthruClient(options): the library's own thread.
   asio,    ///< PassthruClient(AsioEventLoop, options): an io_context on a test thread.
+  uv,      ///< PassthruClient(UvEventLoop, options): a libuv loop on a test thread.
 };
 
 /// The driver of this test run: the PASSTHRU_TEST_DRIVER environment
-/// variable ("thread" or "asio"; unset: thread). CTest registers every
-/// integration test once per driver. An unknown value aborts the run.
+/// variable ("thread", "asio" or "uv"; unset: thread). CTest registers every
+/// integration test once per driver built. An unknown value, or the driver
+/// of an adapter this build lacks, aborts the run.
 DriverKind driver_under_test();
 
 const char* to_string(DriverKind kind) noexcept;
@@ -46,8 +48,10 @@ class TestClient {
   /// The event loop's thread; a default id for the ThreadDriver.
   std::thread::id loop_thread() const noexcept;
 
+  /// An event loop on a thread of its own, running a loop-driven client.
+  class Loop;
+
  private:
-  struct Loop;
   DriverKind kind_;
   std::unique_ptr<Loop> loop_;
   std::unique_ptr<passthru::PassthruClient> client_;
