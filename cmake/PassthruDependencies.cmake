@@ -2,7 +2,7 @@
 # not already provided its target.
 find_package(Threads REQUIRED)
 if(NOT TARGET CURL::libcurl)
-  find_package(CURL 7.85 REQUIRED)
+  find_package(CURL 7.87 REQUIRED)  # CURLOPT_QUICK_EXIT: a hanging DNS lookup never blocks the loop
 endif()
 if(NOT TARGET OpenSSL::Crypto)
   find_package(OpenSSL 1.1.1 REQUIRED COMPONENTS Crypto)  # HMAC-SHA256 request signatures

@@ -61,10 +61,10 @@ install(FILES
 # private libraries needs static archives Debian does not ship).
 if(BUILD_SHARED_LIBS)
   set(PASSTHRU_PC_REQUIRES "")
-  set(PASSTHRU_PC_REQUIRES_PRIVATE "libcurl, libcrypto, fmt, spdlog")
+  set(PASSTHRU_PC_REQUIRES_PRIVATE "libcurl >= 7.87.0, libcrypto, fmt, spdlog")
   set(PASSTHRU_PC_CFLAGS "")
 else()
-  set(PASSTHRU_PC_REQUIRES "libcurl, libcrypto, fmt, spdlog")
+  set(PASSTHRU_PC_REQUIRES "libcurl >= 7.87.0, libcrypto, fmt, spdlog")
   set(PASSTHRU_PC_REQUIRES_PRIVATE "")
   set(PASSTHRU_PC_CFLAGS "-DPASSTHRU_STATIC_DEFINE")
 endif()

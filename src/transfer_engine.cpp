@@ -539,6 +539,15 @@ void TransferEngine::launch(Transfer& transfer) {
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
   curl_easy_setopt(easy, CURLOPT_URL, transfer.request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  // The threaded resolver runs getaddrinfo() on a thread of its own, which
+  // cannot be interrupted. Removing a handle whose lookup still runs (a
+  // deadline, a cancel, a shutdown) joins that thread unless this is set
+  // (Curl_resolver_kill in lib/asyn-thread.c): the loop thread would wait
+  // out a hanging DNS server, and every other request's outcome with it.
+  // With it, libcurl detaches the thread, which frees its own state when
+  // getaddrinfo() returns and never touches this handle again, so the handle
+  // may be reset and reused at once (tests/dns). Hence libcurl 7.87 or later.
+  curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
   curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, static_cast<long>(max_idle_seconds_));
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
   // Proxy environment variables are not read: where a request goes is the
