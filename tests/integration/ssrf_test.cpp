@@ -39,11 +39,7 @@ using passthru_test::OutcomeCollector;
 using passthru_test::TestHttpServer;
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kSlowdown = 3;
-#else
-constexpr int kSlowdown = 1;
-#endif
+constexpr int kSlowdown = passthru_test::kSanitizerSlowdown;
 
 // A refused destination is judged before connect(): far below any connect
 // timeout, and far below the step's timeout.

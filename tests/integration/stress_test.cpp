@@ -59,8 +59,10 @@ TEST(Deadlines, ThousandRequestsTimingOutTogetherAllArriveOnTimeAndNeverEarly) {
   EXPECT_EQ(early.load(), 0);
   std::sort(lateness.begin(), lateness.end());
   const auto worst = std::chrono::duration_cast<std::chrono::milliseconds>(lateness.back());
-  // A generous bound for a noisy 2-core machine; bench/ reports the real figures.
-  EXPECT_LT(worst, 250ms)
+  // A generous bound for a noisy 2-core machine (and three times that under a
+  // sanitizer, where starting 1,000 connections alone takes ~200 ms); bench/
+  // reports the real figures.
+  EXPECT_LT(worst, 250ms * passthru_test::kSanitizerSlowdown)
       << "p50 " << std::chrono::duration_cast<std::chrono::microseconds>(lateness[kRequests / 2]).count()
       << " us";
 }

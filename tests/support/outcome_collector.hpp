@@ -20,6 +20,14 @@ namespace passthru_test {
 /// Generous so a loaded machine does not fail a correct library.
 inline constexpr std::chrono::milliseconds kGenerousWait{30000};
 
+/// Sanitizer builds run several times slower: a test's timing bounds (never
+/// its correctness checks) are multiplied by this.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr int kSanitizerSlowdown = 3;
+#else
+inline constexpr int kSanitizerSlowdown = 1;
+#endif
+
 /// Collects outcomes keyed by request id and counts the callbacks per id, so
 /// a test sees a request that is answered twice or never.
 ///
