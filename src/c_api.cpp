@@ -309,6 +309,17 @@ void deliver(passthru_outcome_fn on_outcome, void* user_data, const passthru::Ou
   c.reason = outcome.reason.c_str();
   c.http_status = outcome.http_status;
   c.elapsed_us = static_cast<std::int64_t>(outcome.elapsed.count());
+  c.queued_us = static_cast<std::int64_t>(outcome.timings.queued.count());
+  c.dns_us = static_cast<std::int64_t>(outcome.timings.dns.count());
+  c.connect_us = static_cast<std::int64_t>(outcome.timings.connect.count());
+  c.tls_us = static_cast<std::int64_t>(outcome.timings.tls.count());
+  c.first_byte_us = static_cast<std::int64_t>(outcome.timings.first_byte.count());
+  c.transfer_us = static_cast<std::int64_t>(outcome.timings.transfer.count());
+  c.attempts = outcome.attempts;
+  c.bytes_sent = outcome.bytes_sent;
+  c.bytes_received = outcome.bytes_received;
+  c.remote_address = outcome.remote_address.c_str();
+  c.connection_reused = outcome.connection_reused ? 1 : 0;
 
   std::string error_text;
   if (outcome.error) {

@@ -46,6 +46,7 @@ struct Transfer {
   std::string call_sid;
   OutcomeCallback on_outcome;
   Clock::time_point started;
+  std::optional<Clock::time_point> launched;  // when it left the queue for libcurl
   std::multimap<Clock::time_point, std::uint64_t>::iterator deadline;
   BuiltRequest request;
   curl_slist* headers = nullptr;
@@ -293,6 +294,55 @@ std::string log_target(const std::string& target, const StepData& step,
 
 double milliseconds(std::chrono::microseconds us) { return static_cast<double>(us.count()) / 1000.0; }
 
+std::chrono::microseconds curl_time(CURL* easy, CURLINFO what) {
+  curl_off_t us = 0;
+  if (curl_easy_getinfo(easy, what, &us) != CURLE_OK || us < 0) us = 0;
+  return std::chrono::microseconds(us);
+}
+
+std::chrono::microseconds since(std::chrono::microseconds later, std::chrono::microseconds earlier) {
+  return later > earlier ? later - earlier : std::chrono::microseconds(0);
+}
+
+// What libcurl measured of one transfer, read before its handle is removed.
+void read_wire(CURL* easy, Wire& wire) {
+  const auto lookup = curl_time(easy, CURLINFO_NAMELOOKUP_TIME_T);
+  const auto connect = curl_time(easy, CURLINFO_CONNECT_TIME_T);
+  const auto tls = curl_time(easy, CURLINFO_APPCONNECT_TIME_T);
+  const auto first_byte = curl_time(easy, CURLINFO_STARTTRANSFER_TIME_T);
+  wire.timings.dns = lookup;
+  wire.timings.connect = since(connect, lookup);
+  wire.timings.tls = tls.count() > 0 ? since(tls, connect) : std::chrono::microseconds(0);
+  wire.timings.first_byte = first_byte;
+  wire.timings.transfer = curl_time(easy, CURLINFO_TOTAL_TIME_T);
+  long request_bytes = 0;
+  curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
+  curl_off_t body_sent = 0;
+  curl_easy_getinfo(easy, CURLINFO_SIZE_UPLOAD_T, &body_sent);
+  long head_bytes = 0;
+  curl_easy_getinfo(easy, CURLINFO_HEADER_SIZE, &head_bytes);
+  curl_off_t body_received = 0;
+  curl_easy_getinfo(easy, CURLINFO_SIZE_DOWNLOAD_T, &body_received);
+  // libcurl counts a body sent along with the head (under 64 KiB) both in
+  // REQUEST_SIZE and in SIZE_UPLOAD, and a larger one in SIZE_UPLOAD only.
+  const auto head_and_body = static_cast<std::uint64_t>(std::max<long>(request_bytes, 0));
+  const auto body = static_cast<std::uint64_t>(std::max<curl_off_t>(body_sent, 0));
+  wire.bytes_sent = head_and_body >= body ? head_and_body : head_and_body + body;
+  wire.bytes_received = static_cast<std::uint64_t>(std::max<long>(head_bytes, 0)) +
+                        static_cast<std::uint64_t>(std::max<curl_off_t>(body_received, 0));
+  char* ip = nullptr;
+  long port = 0;
+  curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
+  curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
+  if (ip != nullptr && *ip != '\0') {
+    wire.remote_address =
+        std::strchr(ip, ':') != nullptr ? fmt::format("[{}]:{}", ip, port) : fmt::format("{}:{}", ip, port);
+  }
+  long new_connections = 0;
+  curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_connections);
+  wire.connection_reused = !wire.remote_address.empty() && new_connections == 0;
+}
+
 }  // namespace
 
 namespace {
@@ -485,6 +535,7 @@ void TransferEngine::start(Submission submission) {
 }
 
 void TransferEngine::launch(Transfer& transfer) {
+  transfer.launched = Clock::now();
   const StepData& step = transfer.step.data();
   const auto fail = [&](std::string detail) {
     HttpResult result;
@@ -749,12 +800,23 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
   auto node = active_.extract(transfer.id);
   std::unique_ptr<Transfer> owned = std::move(node.mapped());
   deadlines_.erase(owned->deadline);
+  Wire wire;
+  const auto now = Clock::now();
+  wire.timings.queued =
+      std::chrono::duration_cast<std::chrono::microseconds>(owned->launched.value_or(now) - owned->started);
   if (owned->running) {
+    wire.attempts = 1;
+    read_wire(owned->easy, wire);
+    if (result.transport == Transport::timed_out || result.transport == Transport::cancelled) {
+      // Ended by our timer or the engine: libcurl's clock stopped at its last event.
+      wire.timings.transfer =
+          std::chrono::duration_cast<std::chrono::microseconds>(now - owned->launched.value_or(now));
+    }
     curl_multi_remove_handle(multi_, owned->easy);
     --running_;
   }
   complete(owned->id, owned->step, owned->call_sid, owned->on_outcome, owned->started, result,
-           &owned->call_secrets);
+           &owned->call_secrets, &wire);
   release(std::move(owned));
   launch_waiting();
 }
@@ -771,9 +833,18 @@ void TransferEngine::release(std::unique_ptr<Transfer> transfer) {
 
 void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
                               OutcomeCallback& on_outcome, Clock::time_point started,
-                              const HttpResult& result, const std::vector<std::string>* call_secrets) {
+                              const HttpResult& result, const std::vector<std::string>* call_secrets,
+                              const Wire* wire) {
   const StepData& data = step.data();
   Outcome outcome = data.router.route(result);
+  if (wire != nullptr) {
+    outcome.timings = wire->timings;
+    outcome.attempts = wire->attempts;
+    outcome.bytes_sent = wire->bytes_sent;
+    outcome.bytes_received = wire->bytes_received;
+    outcome.remote_address = wire->remote_address;
+    outcome.connection_reused = wire->connection_reused;
+  }
   // A reason quotes libcurl and the server; neither may carry a secret out.
   if (!data.secrets.empty()) outcome.reason = redact(std::move(outcome.reason), data.secrets);
   if (call_secrets != nullptr && !call_secrets->empty()) {

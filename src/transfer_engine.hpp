@@ -29,6 +29,16 @@ namespace detail {
 
 struct Transfer;
 
+/// What crossed the wire for one request, copied into its Outcome.
+struct Wire {
+  Timings timings;
+  int attempts = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;
+  std::string remote_address;
+  bool connection_reused = false;
+};
+
 /// Owns the libcurl multi handle and every request in flight.
 ///
 /// submit() and cancel() may be called from any thread; they queue work and
@@ -121,7 +131,7 @@ class TransferEngine {
   void finish(Transfer& transfer, const HttpResult& result);
   void complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
                 OutcomeCallback& on_outcome, Clock::time_point started, const HttpResult& result,
-                const std::vector<std::string>* call_secrets = nullptr);
+                const std::vector<std::string>* call_secrets = nullptr, const Wire* wire = nullptr);
   void release(std::unique_ptr<Transfer> transfer);
   std::string now_iso8601() const;
 

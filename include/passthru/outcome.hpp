@@ -33,6 +33,18 @@ inline const char* to_string(Route r) noexcept {
   return "unknown";
 }
 
+/// Where one request's time went. Phases follow each other; a phase that
+/// did not happen (no DNS for a reused connection or an IP literal, no TLS
+/// for http://, no answer) is 0.
+struct Timings {
+  std::chrono::microseconds queued{0};      ///< Waiting for a slot under ClientOptions::max_in_flight.
+  std::chrono::microseconds dns{0};         ///< Name resolution.
+  std::chrono::microseconds connect{0};     ///< TCP connect, after DNS.
+  std::chrono::microseconds tls{0};         ///< TLS handshake, after connect.
+  std::chrono::microseconds first_byte{0};  ///< From the request's start to the answer's first byte.
+  std::chrono::microseconds transfer{0};    ///< From the request's start to its end (or its deadline).
+};
+
 /// One request's result, delivered exactly once to the execute() callback.
 struct Outcome {
   std::uint64_t request_id = 0;  ///< Same id as the RequestHandle's.
@@ -52,6 +64,18 @@ struct Outcome {
   std::map<std::string, std::string> variables;
   /// From execute() to this outcome, including queueing.
   std::chrono::microseconds elapsed{0};
+  /// The phases of the request (timings.queued + timings.transfer ~ elapsed).
+  Timings timings;
+  /// HTTP requests sent for this outcome: 0 when none was (an invalid call,
+  /// a request cancelled or timed out while queued), else 1.
+  int attempts = 0;
+  std::uint64_t bytes_sent = 0;      ///< Request head and body, as sent.
+  std::uint64_t bytes_received = 0;  ///< Answer heads and body, as received.
+  /// The address connected to, "127.0.0.1:8080" or "[::1]:8443"; empty when
+  /// no connection was attempted.
+  std::string remote_address;
+  /// True when the request went over a kept-alive connection.
+  bool connection_reused = false;
 
   /// True when the server answered and the router understood it.
   bool ok() const noexcept { return !error; }

@@ -181,6 +181,18 @@ typedef struct passthru_outcome {
   int64_t elapsed_us;              /**< From passthru_execute() to this outcome. */
   const passthru_param* variables; /**< From a JSON answer's "variables" object. */
   size_t variable_count;
+  /* Where the time went (see passthru::Timings); a phase that did not happen is 0. */
+  int64_t queued_us;          /**< Waiting for a slot under max_in_flight. */
+  int64_t dns_us;             /**< Name resolution. */
+  int64_t connect_us;         /**< TCP connect, after DNS. */
+  int64_t tls_us;             /**< TLS handshake, after connect. */
+  int64_t first_byte_us;      /**< From the request's start to the answer's first byte. */
+  int64_t transfer_us;        /**< From the request's start to its end. */
+  int attempts;               /**< HTTP requests sent: 0 (never sent) or 1. */
+  uint64_t bytes_sent;        /**< Request head and body. */
+  uint64_t bytes_received;    /**< Answer heads and body. */
+  const char* remote_address; /**< "127.0.0.1:8080", "[::1]:8443"; "" when none. */
+  int connection_reused;      /**< Non-zero over a kept-alive connection. */
 } passthru_outcome;
 
 /** Called exactly once per request accepted by passthru_execute(). Must not

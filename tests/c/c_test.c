@@ -84,6 +84,12 @@ void collector_on_outcome(const passthru_outcome* outcome, void* user_data) {
     r->error = outcome->error;
     copy_text(r->error_text, sizeof r->error_text, outcome->error_text);
     r->elapsed_us = outcome->elapsed_us;
+    r->first_byte_us = outcome->first_byte_us;
+    r->transfer_us = outcome->transfer_us;
+    r->attempts = outcome->attempts;
+    r->bytes_sent = outcome->bytes_sent;
+    r->bytes_received = outcome->bytes_received;
+    snprintf(r->remote_address, sizeof r->remote_address, "%s", outcome->remote_address);
     r->variable_count = outcome->variable_count;
     for (i = 0; i < outcome->variable_count && i < C_TEST_MAX_VARIABLES; ++i) {
       copy_text(r->variable_names[i], sizeof r->variable_names[i], outcome->variables[i].name);

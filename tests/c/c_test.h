@@ -69,6 +69,12 @@ typedef struct c_record {
   int error;
   char error_text[128];
   int64_t elapsed_us;
+  int64_t first_byte_us;
+  int64_t transfer_us;
+  int attempts;
+  uint64_t bytes_sent;
+  uint64_t bytes_received;
+  char remote_address[64];
   size_t variable_count;
   char variable_names[C_TEST_MAX_VARIABLES][64];
   char variable_values[C_TEST_MAX_VARIABLES][64];

@@ -83,6 +83,12 @@ static void get_sends_the_call_in_the_query(void) {
   CHECK_INT(record.error, PASSTHRU_ERROR_NONE);
   CHECK_STR(record.error_text, "");
   CHECK(strlen(record.reason) > 0);
+  /* The wire facts reach C too. */
+  CHECK_INT(record.attempts, 1);
+  CHECK(record.bytes_sent > strlen("GET /crm HTTP/1.1\r\n\r\n"));
+  CHECK(record.bytes_received > strlen("vip-connect\n"));
+  CHECK(strncmp(record.remote_address, "127.0.0.1:", 10) == 0);
+  CHECK(record.first_byte_us > 0 && record.first_byte_us <= record.transfer_us);
 
   REQUIRE(c_http_server_request_count(server) == 1);
   CHECK_REQUEST(server, 0, "method", "GET");

@@ -767,3 +767,13 @@ TEST_F(Redirects, AChainWithinTheLimitIsFollowedToItsEnd) {
 }
 
 }  // namespace
+
+TEST_F(Tls, TheOutcomeTimesTheHandshakeBetweenConnectAndTheFirstByte) {
+  TlsTestServer server(TlsServerOptions::with(ca_.issue()));
+  const passthru::Outcome outcome = run(trusting(server.url("/crm")));
+  expect_next_applet(outcome);
+  EXPECT_EQ(outcome.attempts, 1);
+  EXPECT_GT(outcome.timings.tls.count(), 0);
+  EXPECT_GE(outcome.timings.first_byte, outcome.timings.dns + outcome.timings.connect + outcome.timings.tls);
+  EXPECT_EQ(outcome.remote_address, "127.0.0.1:" + std::to_string(server.port()));
+}
