@@ -34,5 +34,7 @@ void PassthruClient::cancel(std::uint64_t request_id) noexcept {
   if (request_id != 0) engine_->cancel(request_id);
 }
 
+MetricsSnapshot PassthruClient::metrics() const { return engine_->metrics(); }
+
 }  // namespace v0
 }  // namespace passthru

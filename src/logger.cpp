@@ -23,18 +23,6 @@ LogLevel from_spdlog(spdlog::level::level_enum level) {
   }
 }
 
-spdlog::level::level_enum to_spdlog(LogLevel level) {
-  switch (level) {
-    case LogLevel::trace: return spdlog::level::trace;
-    case LogLevel::debug: return spdlog::level::debug;
-    case LogLevel::info: return spdlog::level::info;
-    case LogLevel::warn: return spdlog::level::warn;
-    case LogLevel::error: return spdlog::level::err;
-    case LogLevel::off: return spdlog::level::off;
-  }
-  return spdlog::level::off;
-}
-
 // Hands the bare message to the engine's function: the engine's logger adds
 // its own time stamp and prefix.
 class FunctionSink final : public spdlog::sinks::base_sink<std::mutex> {
@@ -56,6 +44,18 @@ class FunctionSink final : public spdlog::sinks::base_sink<std::mutex> {
 };
 
 }  // namespace
+
+spdlog::level::level_enum to_spdlog(LogLevel level) {
+  switch (level) {
+    case LogLevel::trace: return spdlog::level::trace;
+    case LogLevel::debug: return spdlog::level::debug;
+    case LogLevel::info: return spdlog::level::info;
+    case LogLevel::warn: return spdlog::level::warn;
+    case LogLevel::error: return spdlog::level::err;
+    case LogLevel::off: return spdlog::level::off;
+  }
+  return spdlog::level::off;
+}
 
 std::shared_ptr<spdlog::logger> make_logger(LogSink sink, LogLevel level) {
   spdlog::sink_ptr target;

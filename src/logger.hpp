@@ -16,6 +16,9 @@ namespace detail {
 /// error when `sink` is empty). A sink that throws is ignored.
 std::shared_ptr<spdlog::logger> make_logger(LogSink sink, LogLevel level);
 
+/// spdlog's level for `level`.
+spdlog::level::level_enum to_spdlog(LogLevel level);
+
 }  // namespace detail
 }  // namespace v0
 }  // namespace passthru

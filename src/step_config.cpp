@@ -68,6 +68,12 @@ void validate_headers(const std::vector<Header>& headers, std::vector<std::strin
     if (name == "content-length" || name == "transfer-encoding" || name == "content-type" || name == "host") {
       throw ConfigError(field + ".name", fmt::format("'{}' is set by the library", header.name));
     }
+    // A fixed trace context would put every call of the step in one trace.
+    if (name == "traceparent" || name == "tracestate") {
+      throw ConfigError(
+          field + ".name",
+          fmt::format("'{}' is set per call: use CallContext::traceparent and tracestate", header.name));
+    }
     // RFC 9110 field values: visible characters, space, tab and obs-text.
     if (header.value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
       throw ConfigError(field + ".value", "must not contain CR, LF or NUL");

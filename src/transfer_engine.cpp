@@ -62,6 +62,11 @@ struct Transfer {
   const DestinationGuard* guard = nullptr;
   TransferEngine* engine = nullptr;
   std::vector<std::string> call_secrets;  // values of the call's secret parameters
+  StepCounters* counters = nullptr;
+  std::string trace_id;
+  std::string span_id;
+  std::shared_ptr<RequestInfo> info;  // for the hooks; null when there are none
+  std::optional<std::multimap<Clock::time_point, std::uint64_t>::iterator> notice;
   char error[CURL_ERROR_SIZE] = {};
 
   Transfer(StepConfig s) : step(std::move(s)) {}
@@ -362,6 +367,9 @@ void validate(const ClientOptions& options) {
     refuse("utc_offset: more than 24 hours from UTC");
   }
   if (options.connection_max_idle.count() < 0) refuse("connection_max_idle: negative");
+  if (options.slow_answer_threshold.count() <= 0) refuse("slow_answer_threshold: must be greater than 0");
+  if (options.hooks.waiting_after.count() < 0) refuse("hooks.waiting_after: negative");
+  validate_latency_buckets(options.latency_buckets);
 }
 
 }  // namespace
@@ -374,8 +382,13 @@ TransferEngine::TransferEngine(const ClientOptions& options)
       max_idle_seconds_(options.connection_max_idle.count()),
       key_prefix_(random_key_prefix()),
       guard_(options.block_private_destinations, options.allowed_destinations),
-      executor_(options.executor) {
-  validate(options);
+      executor_(options.executor),
+      request_log_level_(to_spdlog(options.request_log_level)),
+      send_traceparent_(options.send_traceparent),
+      hooks_config_(std::make_shared<const RequestHooks>(options.hooks)),
+      describe_requests_(options.hooks.on_start || options.hooks.on_waiting || options.hooks.on_end),
+      metrics_((validate(options), options.latency_buckets), options.max_metric_steps,
+               options.slow_answer_threshold) {
   ensure_curl_global_init();
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("passthru: curl_multi_init failed");
@@ -412,13 +425,15 @@ void TransferEngine::close() {
 std::uint64_t TransferEngine::submit(StepConfig step, CallContext call, OutcomeCallback on_outcome,
                                      Clock::time_point started) {
   const std::uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  StepCounters& counters = metrics_.step(step.data().label, step.data().options.timeout);
   {
     std::lock_guard<std::mutex> lock(inbox_mutex_);
     if (accepting_) {
       in_flight_.fetch_add(1, std::memory_order_relaxed);
+      counters.accepted();
       const bool was_empty = inbox_.empty();
-      inbox_.push_back(
-          Command{0, Submission{id, std::move(step), std::move(call), std::move(on_outcome), started}});
+      inbox_.push_back(Command{
+          0, Submission{id, std::move(step), std::move(call), std::move(on_outcome), started, &counters}});
       // The loop drains the whole inbox when woken: one wake per batch.
       if (was_empty) hooks_->wake();
       return id;
@@ -430,7 +445,10 @@ std::uint64_t TransferEngine::submit(StepConfig step, CallContext call, OutcomeC
   result.error = Errc::shut_down;
   result.detail = "client shut down";
   in_flight_.fetch_add(1, std::memory_order_relaxed);
-  complete(id, step, call.call_sid, on_outcome, started, result);
+  counters.accepted();
+  Submission submission{id, std::move(step), std::move(call), std::move(on_outcome), started, &counters};
+  auto transfer = make_transfer(submission);
+  complete(*transfer, std::move(result));
   return id;
 }
 
@@ -487,49 +505,116 @@ std::string TransferEngine::now_iso8601() const {
   return format_iso8601(now, utc_offset_ ? *utc_offset_ : local_utc_offset(now));
 }
 
-void TransferEngine::start(Submission submission) {
-  const StepData& step = submission.step.data();
-  auto transfer = std::make_unique<Transfer>(submission.step);
+// Any thread: shut_down() and submit() make one for a request never started.
+std::unique_ptr<Transfer> TransferEngine::make_transfer(Submission& submission) {
+  auto transfer = std::make_unique<Transfer>(std::move(submission.step));
   transfer->id = submission.id;
-  transfer->call_sid = std::move(submission.call.call_sid);
+  transfer->call_sid = submission.call.call_sid;
   transfer->on_outcome = std::move(submission.on_outcome);
   transfer->started = submission.started;
-  submission.call.call_sid = transfer->call_sid;
+  transfer->counters = submission.counters;
   transfer->guard = &guard_;
   transfer->engine = this;
+  const StepData& step = transfer->step.data();
   for (const auto& [name, value] : submission.call.custom) {
     if (contains_name(step.options.secret_names, name)) transfer->call_secrets.push_back(value);
   }
+  if (auto parent = parse_traceparent(submission.call.traceparent))
+    transfer->trace_id = std::move(parent->trace_id);
+  return transfer;
+}
+
+// What the hooks are told of a request: as sent, less its secrets.
+void TransferEngine::describe(Transfer& transfer, bool built) {
+  const StepData& step = transfer.step.data();
+  auto info = std::make_shared<RequestInfo>();
+  info->request_id = transfer.id;
+  info->call_sid = transfer.call_sid;
+  info->step = step.label;
+  info->method = step.options.method;
+  info->trace_id = transfer.trace_id;
+  info->timeout = step.options.timeout;
+  if (built) {
+    const auto hide = [&](std::string text) {
+      if (!step.secrets.empty()) text = redact(std::move(text), step.secrets);
+      if (!transfer.call_secrets.empty()) text = redact(std::move(text), transfer.call_secrets);
+      return text;
+    };
+    info->url = hide(redact_url(transfer.request.url, step.options.secret_names));
+    info->body = hide(transfer.request.body);
+    info->headers.reserve(transfer.request.headers.size() + 1);
+    info->headers.push_back("User-Agent: " + user_agent_);
+    for (const std::string& line : transfer.request.headers) {
+      const auto colon = line.find(':');
+      const std::string_view name(line.data(), colon == std::string::npos ? 0 : colon);
+      const bool secret = contains_name(step.options.secret_names, name) ||
+                          contains_name({"authorization", "proxy-authorization", "cookie"}, name);
+      info->headers.push_back(secret ? std::string(name) + ": ***" : hide(line));
+    }
+  }
+  transfer.info = std::move(info);
+}
+
+void TransferEngine::start(Submission submission) {
+  const std::chrono::milliseconds timeout = submission.step.data().options.timeout;
+  const CallContext& call = submission.call;
+  auto transfer = make_transfer(submission);
+  const StepData& step = transfer->step.data();
+  // A new trace is marked sampled: the customer's server may record it, and
+  // our log line carries its id.
+  std::string flags = "01";
+  const auto parent = parse_traceparent(call.traceparent);
+  if (parent) {
+    flags = parent->flags;
+  } else {
+    transfer->trace_id = trace_ids_.new_trace_id();
+  }
+  transfer->span_id = trace_ids_.new_span_id();
 
   HttpResult result;
   try {
-    transfer->request = build_request(step, submission.call, now_iso8601());
+    transfer->request = build_request(step, call, now_iso8601());
   } catch (const InvalidCall& error) {
     result.transport = Transport::failed;
     result.error = Errc::invalid_request;
     result.detail = std::string("invalid call context: ") + error.what();
-    return complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started,
-                    result, &transfer->call_secrets);
+    return complete(*transfer, std::move(result));
   }
+  if (send_traceparent_) {
+    transfer->request.headers.push_back("traceparent: " +
+                                        format_traceparent(transfer->trace_id, transfer->span_id, flags));
+    if (parent && valid_tracestate(call.tracestate)) {
+      transfer->request.headers.push_back("tracestate: " + call.tracestate);
+    }
+  }
+  if (describe_requests_) describe(*transfer, true);
 
-  const Clock::time_point deadline = submission.started + step.options.timeout;
+  const Clock::time_point deadline = transfer->started + timeout;
   if (deadline <= Clock::now()) {
     result.transport = Transport::timed_out;
     result.error = Errc::timed_out;
     result.detail = fmt::format("no answer within {} ms (the deadline passed before the request could start)",
-                                step.options.timeout.count());
-    return complete(transfer->id, transfer->step, transfer->call_sid, transfer->on_outcome, transfer->started,
-                    result, &transfer->call_secrets);
+                                timeout.count());
+    return complete(*transfer, std::move(result));
   }
 
   // From here the deadline timer owns the request, queued or running.
   transfer->deadline = deadlines_.emplace(deadline, transfer->id);
+  const RequestHooks& hooks = *hooks_config_;
+  if (hooks.on_waiting && hooks.waiting_after.count() > 0 && hooks.waiting_after < timeout) {
+    transfer->notice = notices_.emplace(transfer->started + hooks.waiting_after, transfer->id);
+  }
   Transfer& ref = *transfer;
   active_.emplace(transfer->id, std::move(transfer));
+  if (hooks.on_start) {
+    dispatch([hooks = hooks_config_, info = ref.info] { hooks->on_start(*info); }, ref);
+  }
+  // on_start may have cancelled it (queued as a command): it is still here.
   if (max_in_flight_ == 0 || running_ < max_in_flight_) {
     launch(ref);
   } else {
     ref.queued = true;
+    queued_count_.fetch_add(1, std::memory_order_relaxed);
     waiting_.push_back(ref.id);
   }
 }
@@ -674,6 +759,7 @@ void TransferEngine::launch_waiting() {
     const auto found = active_.find(id);
     if (found == active_.end() || !found->second->queued) continue;  // cancelled or expired while queued
     found->second->queued = false;
+    queued_count_.fetch_sub(1, std::memory_order_relaxed);
     launch(*found->second);
   }
   launching_ = false;
@@ -687,6 +773,7 @@ void TransferEngine::on_socket(int fd, int events) {
   }
   drain_curl_messages();
   expire_deadlines(Clock::now());
+  fire_notices(Clock::now());
   rearm_timer();
 }
 
@@ -700,6 +787,7 @@ void TransferEngine::on_timer() {
     drain_curl_messages();
   }
   expire_deadlines(Clock::now());
+  fire_notices(Clock::now());
   rearm_timer();
 }
 
@@ -766,6 +854,17 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
   }
 }
 
+void TransferEngine::fire_notices(Clock::time_point now) {
+  while (!notices_.empty() && notices_.begin()->first <= now) {
+    Transfer& transfer = *active_.at(notices_.begin()->second);
+    notices_.erase(notices_.begin());
+    transfer.notice.reset();
+    const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(now - transfer.started);
+    dispatch([hooks = hooks_config_, info = transfer.info, waited] { hooks->on_waiting(*info, waited); },
+             transfer);
+  }
+}
+
 std::string TransferEngine::timeout_detail(const Transfer& transfer) const {
   const auto timeout = transfer.step.data().options.timeout.count();
   if (transfer.queued) {
@@ -788,6 +887,7 @@ std::string TransferEngine::timeout_detail(const Transfer& transfer) const {
 void TransferEngine::rearm_timer() {
   std::optional<Clock::time_point> next = curl_due_;
   if (!deadlines_.empty() && (!next || deadlines_.begin()->first < *next)) next = deadlines_.begin()->first;
+  if (!notices_.empty() && (!next || notices_.begin()->first < *next)) next = notices_.begin()->first;
   if (next != armed_) {
     armed_ = next;
     hooks_->arm_timer(next);
@@ -800,6 +900,8 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
   auto node = active_.extract(transfer.id);
   std::unique_ptr<Transfer> owned = std::move(node.mapped());
   deadlines_.erase(owned->deadline);
+  if (owned->notice) notices_.erase(*owned->notice);
+  if (owned->queued) queued_count_.fetch_sub(1, std::memory_order_relaxed);
   Wire wire;
   const auto now = Clock::now();
   wire.timings.queued =
@@ -815,8 +917,7 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
     curl_multi_remove_handle(multi_, owned->easy);
     --running_;
   }
-  complete(owned->id, owned->step, owned->call_sid, owned->on_outcome, owned->started, result,
-           &owned->call_secrets, &wire);
+  complete(*owned, result, &wire);
   release(std::move(owned));
   launch_waiting();
 }
@@ -831,11 +932,8 @@ void TransferEngine::release(std::unique_ptr<Transfer> transfer) {
   transfer->easy = nullptr;
 }
 
-void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
-                              OutcomeCallback& on_outcome, Clock::time_point started,
-                              const HttpResult& result, const std::vector<std::string>* call_secrets,
-                              const Wire* wire) {
-  const StepData& data = step.data();
+void TransferEngine::complete(Transfer& transfer, HttpResult result, const Wire* wire) {
+  const StepData& data = transfer.step.data();
   Outcome outcome = data.router.route(result);
   if (wire != nullptr) {
     outcome.timings = wire->timings;
@@ -847,88 +945,170 @@ void TransferEngine::complete(std::uint64_t id, const StepConfig& step, const st
   }
   // A reason quotes libcurl and the server; neither may carry a secret out.
   if (!data.secrets.empty()) outcome.reason = redact(std::move(outcome.reason), data.secrets);
-  if (call_secrets != nullptr && !call_secrets->empty()) {
-    outcome.reason = redact(std::move(outcome.reason), *call_secrets);
-  }
-  outcome.request_id = id;
-  outcome.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+  if (!transfer.call_secrets.empty())
+    outcome.reason = redact(std::move(outcome.reason), transfer.call_secrets);
+  outcome.request_id = transfer.id;
+  outcome.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - transfer.started);
+  outcome.trace_id = transfer.trace_id;
+  outcome.span_id = transfer.span_id;
+  outcome.content_type = std::move(result.content_type);
+  outcome.answer = std::move(result.body);
   in_flight_.fetch_sub(1, std::memory_order_relaxed);
+  if (transfer.counters != nullptr) transfer.counters->completed(outcome, metrics_.slow_threshold());
+  log_outcome(transfer, outcome);
+  if (describe_requests_ && !transfer.info) describe(transfer, false);
+  deliver(transfer, std::move(outcome));
+}
 
+// One line per request, as key=value pairs (logfmt): values that hold a
+// space, '=' or '"', or are empty, are quoted; every value is escaped, so a
+// caller's or a server's bytes cannot forge a field or a line.
+void TransferEngine::log_outcome(const Transfer& transfer, const Outcome& outcome) {
   const bool failed = outcome.route == Route::on_error || outcome.route == Route::on_timeout;
-  const auto level = failed ? spdlog::level::warn : spdlog::level::info;
-  if (logger_->should_log(level)) {
-    logger_->log(level, "call={} step={} {} {}{} status={} route={} target={} elapsed={:.1f}ms reason=\"{}\"",
-                 escape_for_log(call_sid), escape_for_log(data.label), to_string(data.options.method),
-                 data.host, escape_for_log(data.path), outcome.http_status, to_string(outcome.route),
-                 escape_for_log(log_target(outcome.target, data, call_secrets)),
-                 milliseconds(outcome.elapsed), escape_for_log(outcome.reason));
+  const bool slow = outcome.http_status != 0 && outcome.elapsed > metrics_.slow_threshold();
+  const auto level = failed || slow ? spdlog::level::warn : request_log_level_;
+  if (!logger_->should_log(level)) return;
+  const StepData& data = transfer.step.data();
+  fmt::memory_buffer line;
+  auto out = std::back_inserter(line);
+  const auto field = [&](std::string_view key, std::string_view value) {
+    const std::string escaped = escape_for_log(value);
+    const bool quote = escaped.empty() || escaped.find_first_of(" =\"") != std::string::npos;
+    fmt::format_to(out, quote ? "{}{}=\"{}\"" : "{}{}={}", line.size() == 0 ? "" : " ", key, escaped);
+  };
+  const auto ms = [&](std::string_view key, std::chrono::microseconds value) {
+    fmt::format_to(out, " {}={:.1f}", key, milliseconds(value));
+  };
+  field("call", transfer.call_sid);
+  field("step", data.label);
+  field("method", to_string(data.options.method));
+  field("host", data.host);
+  field("path", data.path);
+  fmt::format_to(out, " status={}", outcome.http_status);
+  field("route", to_string(outcome.route));
+  field("target", log_target(outcome.target, data, &transfer.call_secrets));
+  field("reason", outcome.reason);
+  if (slow) fmt::format_to(out, " slow=true");
+  ms("elapsed_ms", outcome.elapsed);
+  ms("queued_ms", outcome.timings.queued);
+  ms("dns_ms", outcome.timings.dns);
+  ms("connect_ms", outcome.timings.connect);
+  ms("tls_ms", outcome.timings.tls);
+  ms("first_byte_ms", outcome.timings.first_byte);
+  fmt::format_to(out, " attempts={} sent={} received={}", outcome.attempts, outcome.bytes_sent,
+                 outcome.bytes_received);
+  if (!outcome.remote_address.empty()) {
+    field("remote", outcome.remote_address);
+    fmt::format_to(out, " reused={}", outcome.connection_reused);
   }
-  deliver(on_outcome, std::move(outcome), call_sid, data.label);
+  if (!outcome.trace_id.empty()) field("trace_id", outcome.trace_id);
+  logger_->log(level, "{}", std::string_view(line.data(), line.size()));
 }
 
 namespace {
 
-void invoke(OutcomeCallback& on_outcome, Outcome&& outcome, spdlog::logger& logger,
-            const std::string& call_sid, const std::string& label) noexcept {
+// Runs an engine's function; what it throws is logged, never propagated.
+template <typename Function>
+void guarded(const char* what, spdlog::logger& logger, const std::string& call_sid, const std::string& label,
+             Function&& function) noexcept {
   try {
-    on_outcome(std::move(outcome));
+    function();
   } catch (const std::exception& error) {
-    logger.error("call={} step={}: outcome callback threw: {}", escape_for_log(call_sid),
-                 escape_for_log(label), escape_for_log(error.what()));
+    logger.error("call={} step={}: {} threw: {}", escape_for_log(call_sid), escape_for_log(label), what,
+                 escape_for_log(error.what()));
   } catch (...) {
-    logger.error("call={} step={}: outcome callback threw a non-standard exception", escape_for_log(call_sid),
-                 escape_for_log(label));
+    logger.error("call={} step={}: {} threw a non-standard exception", escape_for_log(call_sid),
+                 escape_for_log(label), what);
   }
 }
 
-// One outcome handed to ClientOptions::executor, run at most once wherever
-// it runs (the executor, or the driver thread if the executor threw).
+// The end of a request, where outcome callbacks run: RequestHooks::on_end,
+// then the request's own callback.
+void end_request(const RequestHooks& hooks, const RequestInfo* info, OutcomeCallback& on_outcome,
+                 Outcome&& outcome, spdlog::logger& logger, const std::string& call_sid,
+                 const std::string& label) noexcept {
+  if (hooks.on_end && info != nullptr) {
+    guarded("the on_end hook", logger, call_sid, label, [&] { hooks.on_end(*info, outcome); });
+  }
+  guarded("the outcome callback", logger, call_sid, label, [&] { on_outcome(std::move(outcome)); });
+}
+
+}  // namespace
+
+// One task for the engine's thread, run at most once wherever it runs (the
+// executor, or the driver thread if the executor threw): a request's end
+// (RequestHooks::on_end, then its outcome callback) or one of its hooks.
 struct Delivery {
+  std::function<void()> hook;  // on_start or on_waiting; else the end below
   OutcomeCallback on_outcome;
   Outcome outcome;
+  std::shared_ptr<const RequestHooks> hooks;
+  std::shared_ptr<RequestInfo> info;
   std::shared_ptr<spdlog::logger> logger;
   std::string call_sid;
   std::string label;
   std::atomic<bool> done{false};
 
   void run() noexcept {
-    if (!done.exchange(true)) invoke(on_outcome, std::move(outcome), *logger, call_sid, label);
+    if (done.exchange(true)) return;
+    if (hook) return guarded("a request hook", *logger, call_sid, label, hook);
+    end_request(*hooks, info.get(), on_outcome, std::move(outcome), *logger, call_sid, label);
   }
 };
 
-}  // namespace
+void TransferEngine::dispatch(std::function<void()> hook, const Transfer& transfer) {
+  auto delivery = std::make_shared<Delivery>();
+  delivery->hook = std::move(hook);
+  delivery->logger = logger_;
+  delivery->call_sid = transfer.call_sid;
+  delivery->label = transfer.step.data().label;
+  deliver(std::move(delivery));
+}
 
-void TransferEngine::deliver(OutcomeCallback& on_outcome, Outcome outcome, const std::string& call_sid,
-                             const std::string& label) {
+void TransferEngine::deliver(Transfer& transfer, Outcome outcome) {
+  std::shared_ptr<Delivery> delivery;
+  try {
+    if (executor_) delivery = std::make_shared<Delivery>();
+  } catch (...) {
+    // Out of memory: the outcome is still delivered, here and now.
+  }
+  if (!delivery) {
+    callback_depth_.fetch_add(1, std::memory_order_relaxed);
+    end_request(*hooks_config_, transfer.info.get(), transfer.on_outcome, std::move(outcome), *logger_,
+                transfer.call_sid, transfer.step.data().label);
+    callback_depth_.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  delivery->on_outcome = std::move(transfer.on_outcome);
+  delivery->outcome = std::move(outcome);
+  delivery->hooks = hooks_config_;
+  delivery->info = transfer.info;
+  delivery->logger = logger_;
+  delivery->call_sid = transfer.call_sid;
+  delivery->label = transfer.step.data().label;
+  deliver(std::move(delivery));
+}
+
+void TransferEngine::deliver(std::shared_ptr<Delivery> delivery) {
   callback_depth_.fetch_add(1, std::memory_order_relaxed);
   struct Depth {
     std::atomic<int>& depth;
     ~Depth() { depth.fetch_sub(1, std::memory_order_relaxed); }
   } depth{callback_depth_};
-  if (!executor_) return invoke(on_outcome, std::move(outcome), *logger_, call_sid, label);
-
-  std::shared_ptr<Delivery> delivery;
-  try {
-    delivery = std::make_shared<Delivery>();
-    delivery->on_outcome = std::move(on_outcome);
-    delivery->outcome = std::move(outcome);
-    delivery->logger = logger_;
-    delivery->call_sid = call_sid;
-    delivery->label = label;
-    executor_([delivery] { delivery->run(); });
-    return;
-  } catch (const std::exception& error) {
-    logger_->error("call={} step={}: executor threw ({}); the outcome callback runs on the driver thread",
-                   escape_for_log(call_sid), escape_for_log(label), escape_for_log(error.what()));
-  } catch (...) {
-    logger_->error("call={} step={}: executor threw; the outcome callback runs on the driver thread",
-                   escape_for_log(call_sid), escape_for_log(label));
+  if (executor_) {
+    try {
+      executor_([delivery] { delivery->run(); });
+      return;
+    } catch (const std::exception& error) {
+      logger_->error("call={} step={}: executor threw ({}); the callback runs on the driver thread",
+                     escape_for_log(delivery->call_sid), escape_for_log(delivery->label),
+                     escape_for_log(error.what()));
+    } catch (...) {
+      logger_->error("call={} step={}: executor threw; the callback runs on the driver thread",
+                     escape_for_log(delivery->call_sid), escape_for_log(delivery->label));
+    }
   }
-  if (delivery) {
-    delivery->run();
-  } else {
-    invoke(on_outcome, std::move(outcome), *logger_, call_sid, label);
-  }
+  delivery->run();
 }
 
 void TransferEngine::shut_down() {
@@ -953,8 +1133,8 @@ void TransferEngine::shut_down() {
     result.detail = "client shut down";
     for (Command& command : pending) {
       if (!command.submission) continue;
-      Submission& s = *command.submission;
-      complete(s.id, s.step, s.call.call_sid, s.on_outcome, s.started, result);
+      auto transfer = make_transfer(*command.submission);
+      complete(*transfer, result);
     }
     while (!active_.empty()) finish(*active_.begin()->second, result);
   }

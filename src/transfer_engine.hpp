@@ -3,7 +3,9 @@
 
 #include "destination_guard.hpp"
 #include "loop_hooks.hpp"
+#include "metrics_registry.hpp"
 #include "request_builder.hpp"
+#include "trace_context.hpp"
 
 #include <passthru/response_router.hpp>
 
@@ -15,6 +17,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -28,6 +31,7 @@ inline namespace v0 {
 namespace detail {
 
 struct Transfer;
+struct Delivery;
 
 /// What crossed the wire for one request, copied into its Outcome.
 struct Wire {
@@ -85,6 +89,12 @@ class TransferEngine {
 
   const std::shared_ptr<spdlog::logger>& logger() const noexcept { return logger_; }
 
+  /// Any thread.
+  MetricsSnapshot metrics() const {
+    return metrics_.snapshot(in_flight_.load(std::memory_order_relaxed),
+                             queued_count_.load(std::memory_order_relaxed));
+  }
+
  private:
   struct Submission {
     std::uint64_t id;
@@ -92,6 +102,7 @@ class TransferEngine {
     CallContext call;
     OutcomeCallback on_outcome;
     Clock::time_point started;
+    StepCounters* counters;
   };
   struct Command {
     std::uint64_t cancel_id = 0;           // non-zero: a cancellation
@@ -113,15 +124,19 @@ class TransferEngine {
   static int on_curl_socket(CURL* easy, int fd, int what, void* self, void* socket_data);
   static int on_curl_timer(CURLM* multi, long timeout_ms, void* self);
   static int on_close_socket(void* self, curl_socket_t fd);
-  void deliver(OutcomeCallback& on_outcome, Outcome outcome, const std::string& call_sid,
-               const std::string& label);
+  void deliver(Transfer& transfer, Outcome outcome);
+  void deliver(std::shared_ptr<Delivery> delivery);
+  void dispatch(std::function<void()> task, const Transfer& transfer);
 
   void watch(int fd, SocketInterest interest);
   void unwatch(int fd);
   void adopt_new_socket(int fd);
 
   void drain_commands();
+  std::unique_ptr<Transfer> make_transfer(Submission& submission);
   void start(Submission submission);
+  void describe(Transfer& transfer, bool built);
+  void fire_notices(Clock::time_point now);
   void launch(Transfer& transfer);
   void launch_waiting();
   void drain_curl_messages();
@@ -129,9 +144,8 @@ class TransferEngine {
   void rearm_timer();
   std::string timeout_detail(const Transfer& transfer) const;
   void finish(Transfer& transfer, const HttpResult& result);
-  void complete(std::uint64_t id, const StepConfig& step, const std::string& call_sid,
-                OutcomeCallback& on_outcome, Clock::time_point started, const HttpResult& result,
-                const std::vector<std::string>* call_secrets = nullptr, const Wire* wire = nullptr);
+  void complete(Transfer& transfer, HttpResult result, const Wire* wire = nullptr);
+  void log_outcome(const Transfer& transfer, const Outcome& outcome);
   void release(std::unique_ptr<Transfer> transfer);
   std::string now_iso8601() const;
 
@@ -144,6 +158,12 @@ class TransferEngine {
   DestinationGuard guard_;
   Executor executor_;
   std::atomic<int> callback_depth_{0};
+  spdlog::level::level_enum request_log_level_;
+  bool send_traceparent_;
+  std::shared_ptr<const RequestHooks> hooks_config_;  // shared with deliveries that outlive us
+  bool describe_requests_ = false;                    // some hook wants a RequestInfo
+  MetricsRegistry metrics_;
+  TraceIds trace_ids_;  // loop thread
 
   LoopHooks* hooks_ = nullptr;
   std::atomic<std::uint64_t> next_id_{1};
@@ -160,11 +180,13 @@ class TransferEngine {
   std::unordered_map<int, int> curl_fd_of_;         // the loop's fd -> libcurl's fd
   std::unordered_map<std::uint64_t, std::unique_ptr<Transfer>> active_;
   std::multimap<Clock::time_point, std::uint64_t> deadlines_;
+  std::multimap<Clock::time_point, std::uint64_t> notices_;  // RequestHooks::on_waiting
   std::optional<Clock::time_point> curl_due_;
   std::optional<Clock::time_point> armed_;
   std::vector<CURL*> spare_handles_;
-  std::deque<std::uint64_t> waiting_;  // ids queued for a slot, oldest first
-  std::size_t running_ = 0;            // transfers added to multi_
+  std::deque<std::uint64_t> waiting_;         // ids queued for a slot, oldest first
+  std::atomic<std::size_t> queued_count_{0};  // transfers queued for a slot
+  std::size_t running_ = 0;                   // transfers added to multi_
   bool launching_ = false;
   bool shutting_down_ = false;
 };

@@ -36,6 +36,14 @@ struct CallContext {
   /// that repeats a standard one (e.g. "CallSid" or "digits") is refused: the
   /// request routes to on-error with Errc::invalid_request and is not sent.
   std::vector<std::pair<std::string, std::string>> custom;
+  /// The engine's W3C trace context for this call
+  /// ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"). When valid,
+  /// the request joins that trace: its `traceparent` header carries the same
+  /// trace id and flags with a new span id. Empty or invalid: a new trace.
+  std::string traceparent;
+  /// W3C `tracestate`, sent unchanged when traceparent is valid. At most 512
+  /// bytes of printable ASCII; anything else is not sent.
+  std::string tracestate;
 };
 
 /// "incoming" or "outgoing".

@@ -4,7 +4,9 @@
 #include <passthru/call_context.hpp>
 #include <passthru/event_loop.hpp>
 #include <passthru/export.hpp>
+#include <passthru/hooks.hpp>
 #include <passthru/log.hpp>
+#include <passthru/metrics.hpp>
 #include <passthru/outcome.hpp>
 #include <passthru/step_config.hpp>
 
@@ -39,8 +41,31 @@ struct ClientOptions {
   /// Receives log lines. Empty: lines go to standard error.
   LogSink log_sink;
   /// Lines below this level are dropped. The default, warn, logs only requests
-  /// routed to on-error or on-timeout and internal faults.
+  /// routed to on-error or on-timeout, slow answers and internal faults.
   LogLevel log_level = LogLevel::warn;
+  /// Level of the one line logged per request that ended well and in time:
+  /// info (the default) or lower (debug or trace to keep them out of an info
+  /// log). Lines for on-error and on-timeout outcomes and for answers slower
+  /// than slow_answer_threshold are always warn.
+  LogLevel request_log_level = LogLevel::info;
+  /// An answer slower than this is logged at warn and counted in
+  /// StepMetrics::slow_answers. The guide asks customers to answer within 3 s.
+  /// Greater than 0.
+  std::chrono::milliseconds slow_answer_threshold{3000};
+  /// Upper bounds, in seconds, of every step's latency histogram: ascending,
+  /// positive and finite (the constructor throws std::invalid_argument
+  /// otherwise). Each step adds its own timeout to them.
+  std::vector<double> latency_buckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 15, 30};
+  /// Steps the metrics keep apart (by StepOptions::name). Further names are
+  /// counted together under the step "other", so a name made per call cannot
+  /// grow memory or a Prometheus server's series without bound.
+  std::size_t max_metric_steps = 256;
+  /// Called as each request starts, waits long, and ends (see <passthru/hooks.hpp>).
+  RequestHooks hooks;
+  /// Send a W3C `traceparent` header (and `tracestate`, when the call has
+  /// one) with every request. The trace id is in the Outcome and the log
+  /// line either way.
+  bool send_traceparent = true;
   /// Offset used when stamping CurrentTime, within ±24 h. Empty: the
   /// process's local time zone.
   std::optional<std::chrono::minutes> utc_offset;
@@ -139,6 +164,11 @@ class PASSTHRU_API PassthruClient {
   /// Same as RequestHandle::cancel() for the request with this id; an id
   /// that is unknown or already completed is ignored. Safe from any thread.
   void cancel(std::uint64_t request_id) noexcept;
+
+  /// A copy of the client's counters, per step. Safe from any thread, at any
+  /// time; it takes one short lock and allocates, so scrape it at a human
+  /// pace (every few seconds), not per request.
+  MetricsSnapshot metrics() const;
 
  private:
   std::shared_ptr<detail::TransferEngine> engine_;

@@ -76,6 +76,18 @@ struct Outcome {
   std::string remote_address;
   /// True when the request went over a kept-alive connection.
   bool connection_reused = false;
+  /// The W3C trace id (32 lower-case hex digits) the request carried: the
+  /// call's own (CallContext::traceparent) or a new one.
+  std::string trace_id;
+  /// The span id (16 hex digits) sent as the parent id in `traceparent`: the
+  /// server's span for this request is its child.
+  std::string span_id;
+  /// The answer's Content-Type, as sent; empty when none.
+  std::string content_type;
+  /// The answer's body as received (at most StepOptions::max_answer_bytes),
+  /// for engines and tools that want to show it. Not redacted: it is the
+  /// customer's data, so log it with care.
+  std::string answer;
 
   /// True when the server answered and the router understood it.
   bool ok() const noexcept { return !error; }

@@ -4,7 +4,9 @@
 #include <passthru/call_context.hpp>
 #include <passthru/client.hpp>
 #include <passthru/error.hpp>
+#include <passthru/hooks.hpp>
 #include <passthru/log.hpp>
+#include <passthru/metrics.hpp>
 #include <passthru/outcome.hpp>
 #include <passthru/response_router.hpp>
 #include <passthru/signature.hpp>

@@ -49,11 +49,14 @@ TEST(Logging, WritesOneInfoLinePerCompletedRequestWithItsFacts) {
   const std::string& line = lines[0].message;
   EXPECT_EQ(lines[0].level, passthru::LogLevel::info);
   EXPECT_NE(line.find("step=crm-lookup"), std::string::npos) << line;
-  EXPECT_NE(line.find("GET 127.0.0.1:" + std::to_string(server.port()) + "/crm"), std::string::npos) << line;
+  EXPECT_NE(line.find("method=GET host=127.0.0.1:" + std::to_string(server.port()) + " path=/crm "),
+            std::string::npos)
+      << line;
   EXPECT_NE(line.find("status=200"), std::string::npos) << line;
   EXPECT_NE(line.find("route=next_applet"), std::string::npos) << line;
   EXPECT_NE(line.find("target=vip-connect"), std::string::npos) << line;
-  EXPECT_NE(line.find("elapsed="), std::string::npos) << line;
+  EXPECT_NE(line.find("elapsed_ms="), std::string::npos) << line;
+  EXPECT_NE(line.find(" trace_id=" + outcome->trace_id), std::string::npos) << line;
   // The query may carry tokens and the call's numbers: never logged.
   for (const auto& any : logs.lines()) {
     EXPECT_EQ(any.message.find("s3cret"), std::string::npos) << any.message;
@@ -108,7 +111,7 @@ TEST(Logging, SpdlogAdapterForwardsToTheEnginesLogger) {
   }
   const std::string text = captured.str();
   EXPECT_NE(text.find("warning|call=CA-spdlog"), std::string::npos) << text;
-  EXPECT_NE(text.find("POST 127.0.0.1"), std::string::npos) << text;
+  EXPECT_NE(text.find("method=POST host=127.0.0.1"), std::string::npos) << text;
 }
 
 TEST(Logging, ASinkThatThrowsDoesNotCostTheOutcome) {

@@ -655,7 +655,8 @@ TEST(LogInjection, ACallSidWithLineBreaksCannotForgeALine) {
   const std::string& line = lines[0].message;
   EXPECT_FALSE(has_raw_control_byte(line)) << line;
   EXPECT_EQ(
-      line.rfind("call=CA1\\nFAKE line\\r\\nlevel=error call=CA2 \\x1b[31m\\\"quoted\\\" back\\\\slash ", 0),
+      line.rfind("call=\"CA1\\nFAKE line\\r\\nlevel=error call=CA2 \\x1b[31m\\\"quoted\\\" back\\\\slash\" ",
+                 0),
       0u)
       << line;
   // And the server got the call sid byte for byte.
@@ -688,7 +689,7 @@ TEST(LogInjection, AServerAnswerWithControlBytesCannotForgeALine) {
   bool saw_escaped_target = false;
   for (const auto& line : lines) {
     EXPECT_FALSE(has_raw_control_byte(line.message)) << line.message;
-    EXPECT_NE(line.message.find("step=crm\\r\\nFAKE step /"), std::string::npos) << line.message;
+    EXPECT_NE(line.message.find("step=\"crm\\r\\nFAKE step /"), std::string::npos) << line.message;
     if (line.message.find("target=vip\\tconnect\\x7f ") != std::string::npos) saw_escaped_target = true;
   }
   EXPECT_TRUE(saw_escaped_target);

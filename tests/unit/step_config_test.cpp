@@ -322,3 +322,14 @@ TEST(Method, ToStringNamesTheHttpMethod) {
 }
 
 }  // namespace
+
+namespace {
+
+// A trace context belongs to a call, not to a step: a fixed one would put
+// every call of the step in one trace.
+TEST(StepConfigTrace, RejectsATraceparentOrTracestateHeader) {
+  EXPECT_EQ(rejected_field(with_headers({{"X-Api-Key", "k"}, {"Traceparent", "00-x"}})), "headers[1].name");
+  EXPECT_EQ(rejected_field(with_headers({{"tracestate", "a=b"}})), "headers[0].name");
+}
+
+}  // namespace
