@@ -6,13 +6,16 @@
 #include <passthru/client.hpp>
 #include <passthru/error.hpp>
 #include <passthru/event_loop.hpp>
+#include <passthru/hooks.hpp>
 #include <passthru/log.hpp>
+#include <passthru/metrics.hpp>
 #include <passthru/outcome.hpp>
 #include <passthru/step_config.hpp>
 #include <passthru/version.hpp>
 
 #include <chrono>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -212,6 +215,134 @@ passthru::StepOptions step_options(const passthru_step_config& c) {
   return o;
 }
 
+// Calls `use(const passthru_outcome*)` with the C form of `outcome`, its
+// strings borrowed for the call. Allocates nothing it cannot do without: the
+// callback must run even when memory runs out (then without the error text
+// or the variables).
+template <typename Use>
+void with_c_outcome(const passthru::Outcome& outcome, Use&& use) {
+  passthru_outcome c{};
+  c.request_id = outcome.request_id;
+  c.route = static_cast<passthru_route>(outcome.route);
+  c.target = outcome.target.c_str();
+  c.reason = outcome.reason.c_str();
+  c.http_status = outcome.http_status;
+  c.elapsed_us = static_cast<std::int64_t>(outcome.elapsed.count());
+  c.queued_us = static_cast<std::int64_t>(outcome.timings.queued.count());
+  c.dns_us = static_cast<std::int64_t>(outcome.timings.dns.count());
+  c.connect_us = static_cast<std::int64_t>(outcome.timings.connect.count());
+  c.tls_us = static_cast<std::int64_t>(outcome.timings.tls.count());
+  c.first_byte_us = static_cast<std::int64_t>(outcome.timings.first_byte.count());
+  c.transfer_us = static_cast<std::int64_t>(outcome.timings.transfer.count());
+  c.attempts = outcome.attempts;
+  c.bytes_sent = outcome.bytes_sent;
+  c.bytes_received = outcome.bytes_received;
+  c.remote_address = outcome.remote_address.c_str();
+  c.connection_reused = outcome.connection_reused ? 1 : 0;
+  c.trace_id = outcome.trace_id.c_str();
+  c.span_id = outcome.span_id.c_str();
+  c.content_type = outcome.content_type.c_str();
+  c.answer = outcome.answer.c_str();
+  c.answer_length = outcome.answer.size();
+
+  std::string error_text;
+  if (outcome.error) {
+    c.error = outcome.error.category() == passthru::error_category() ? outcome.error.value()
+                                                                     : PASSTHRU_ERROR_TRANSPORT_FAILED;
+    try {
+      error_text = outcome.error.message();
+    } catch (...) {
+      error_text.clear();
+    }
+  }
+  c.error_text = error_text.c_str();
+
+  // Answers rarely hand back more than a few variables: those stay on the stack.
+  constexpr std::size_t kOnStack = 16;
+  passthru_param on_stack[kOnStack];
+  std::unique_ptr<passthru_param[]> on_heap;
+  passthru_param* variables = on_stack;
+  if (outcome.variables.size() > kOnStack) {
+    on_heap.reset(new (std::nothrow) passthru_param[outcome.variables.size()]);
+    variables = on_heap.get();
+  }
+  if (variables != nullptr) {
+    std::size_t n = 0;
+    for (const auto& [name, value] : outcome.variables) {
+      variables[n++] = passthru_param{name.c_str(), value.c_str()};
+    }
+    c.variables = variables;
+    c.variable_count = n;
+  }
+  use(static_cast<const passthru_outcome*>(&c));
+}
+
+// Hands one Outcome to the C callback.
+void deliver(passthru_outcome_fn on_outcome, void* user_data, const passthru::Outcome& outcome) {
+  with_c_outcome(outcome, [on_outcome, user_data](const passthru_outcome* c) { on_outcome(c, user_data); });
+}
+
+// Calls `use(const passthru_request_info*)` with the C form of `request`,
+// its strings borrowed for the call; without the headers if memory runs out.
+template <typename Use>
+void with_c_request(const passthru::RequestInfo& request, Use&& use) {
+  passthru_request_info c{};
+  c.request_id = request.request_id;
+  c.call_sid = request.call_sid.c_str();
+  c.step = request.step.c_str();
+  c.method = request.method == passthru::Method::post ? PASSTHRU_POST : PASSTHRU_GET;
+  c.url = request.url.c_str();
+  c.body = request.body.c_str();
+  c.trace_id = request.trace_id.c_str();
+  c.timeout_ms = static_cast<std::int64_t>(request.timeout.count());
+
+  // A request sends a handful of headers: those stay on the stack.
+  constexpr std::size_t kOnStack = 16;
+  const char* on_stack[kOnStack];
+  std::unique_ptr<const char*[]> on_heap;
+  const char** headers = on_stack;
+  if (request.headers.size() > kOnStack) {
+    on_heap.reset(new (std::nothrow) const char*[request.headers.size()]);
+    headers = on_heap.get();
+  }
+  if (headers != nullptr) {
+    for (std::size_t i = 0; i < request.headers.size(); ++i) headers[i] = request.headers[i].c_str();
+    c.headers = headers;
+    c.header_count = request.headers.size();
+  }
+  use(static_cast<const passthru_request_info*>(&c));
+}
+
+// The C hooks as RequestHooks; a NULL function pointer stays an empty hook.
+passthru::RequestHooks request_hooks(const passthru_hooks& c) {
+  passthru::RequestHooks hooks;
+  void* const user_data = c.user_data;
+  if (c.on_start != nullptr) {
+    hooks.on_start = [on_start = c.on_start, user_data](const passthru::RequestInfo& request) {
+      with_c_request(request, [&](const passthru_request_info* info) { on_start(info, user_data); });
+    };
+  }
+  if (c.on_waiting != nullptr) {
+    hooks.on_waiting = [on_waiting = c.on_waiting, user_data](const passthru::RequestInfo& request,
+                                                              std::chrono::milliseconds waited) {
+      with_c_request(request, [&](const passthru_request_info* info) {
+        on_waiting(info, static_cast<std::int64_t>(waited.count()), user_data);
+      });
+    };
+  }
+  hooks.waiting_after = std::chrono::milliseconds(c.waiting_after_ms);
+  if (c.on_end != nullptr) {
+    hooks.on_end = [on_end = c.on_end, user_data](const passthru::RequestInfo& request,
+                                                  const passthru::Outcome& outcome) {
+      with_c_request(request, [&](const passthru_request_info* info) {
+        with_c_outcome(outcome,
+                       [&](const passthru_outcome* c_outcome) { on_end(info, c_outcome, user_data); });
+      });
+    };
+  }
+  return hooks;
+}
+
 extern "C" {
 // Runs and frees a task handed to passthru_executor_fn; C linkage, as the
 // function pointer type it is passed as.
@@ -242,6 +373,11 @@ passthru::ClientOptions client_options(const passthru_client_options* c) {
   if (c == nullptr) return o;
   const int log_level = enum_value(c->log_level);
   if (log_level < PASSTHRU_LOG_TRACE || log_level > PASSTHRU_LOG_OFF) throw InvalidArgument{};
+  // Only the enum's range here; the client judges which levels make sense.
+  const int request_log_level = enum_value(c->request_log_level);
+  if (request_log_level < PASSTHRU_LOG_TRACE || request_log_level > PASSTHRU_LOG_OFF) throw InvalidArgument{};
+  if (c->slow_answer_threshold_ms <= 0) throw InvalidArgument{};
+  if (c->hooks.waiting_after_ms < 0) throw InvalidArgument{};
   // Real offsets lie within a day; a larger one would overflow the clock.
   if (c->has_utc_offset != 0 && (c->utc_offset_minutes <= -24 * 60 || c->utc_offset_minutes >= 24 * 60)) {
     throw InvalidArgument{};
@@ -257,6 +393,10 @@ passthru::ClientOptions client_options(const passthru_client_options* c) {
     };
   }
   o.log_level = static_cast<passthru::LogLevel>(log_level);
+  o.request_log_level = static_cast<passthru::LogLevel>(request_log_level);
+  o.slow_answer_threshold = std::chrono::milliseconds(c->slow_answer_threshold_ms);
+  o.send_traceparent = c->send_traceparent != 0;
+  o.hooks = request_hooks(c->hooks);
   if (c->has_utc_offset != 0) o.utc_offset = std::chrono::minutes(c->utc_offset_minutes);
   o.user_agent = str(c->user_agent);
   o.max_in_flight = c->max_in_flight;
@@ -295,62 +435,9 @@ passthru::CallContext call_context(const passthru_call& c) {
       call.custom.emplace_back(str(c.custom[i].name), str(c.custom[i].value));
     }
   }
+  call.traceparent = str(c.traceparent);
+  call.tracestate = str(c.tracestate);
   return call;
-}
-
-// Hands one Outcome to the C callback, its strings borrowed for the call.
-// Allocates nothing it cannot do without: the callback must run even when
-// memory runs out (then without the error text or the variables).
-void deliver(passthru_outcome_fn on_outcome, void* user_data, const passthru::Outcome& outcome) {
-  passthru_outcome c{};
-  c.request_id = outcome.request_id;
-  c.route = static_cast<passthru_route>(outcome.route);
-  c.target = outcome.target.c_str();
-  c.reason = outcome.reason.c_str();
-  c.http_status = outcome.http_status;
-  c.elapsed_us = static_cast<std::int64_t>(outcome.elapsed.count());
-  c.queued_us = static_cast<std::int64_t>(outcome.timings.queued.count());
-  c.dns_us = static_cast<std::int64_t>(outcome.timings.dns.count());
-  c.connect_us = static_cast<std::int64_t>(outcome.timings.connect.count());
-  c.tls_us = static_cast<std::int64_t>(outcome.timings.tls.count());
-  c.first_byte_us = static_cast<std::int64_t>(outcome.timings.first_byte.count());
-  c.transfer_us = static_cast<std::int64_t>(outcome.timings.transfer.count());
-  c.attempts = outcome.attempts;
-  c.bytes_sent = outcome.bytes_sent;
-  c.bytes_received = outcome.bytes_received;
-  c.remote_address = outcome.remote_address.c_str();
-  c.connection_reused = outcome.connection_reused ? 1 : 0;
-
-  std::string error_text;
-  if (outcome.error) {
-    c.error = outcome.error.category() == passthru::error_category() ? outcome.error.value()
-                                                                     : PASSTHRU_ERROR_TRANSPORT_FAILED;
-    try {
-      error_text = outcome.error.message();
-    } catch (...) {
-      error_text.clear();
-    }
-  }
-  c.error_text = error_text.c_str();
-
-  // Answers rarely hand back more than a few variables: those stay on the stack.
-  constexpr std::size_t kOnStack = 16;
-  passthru_param on_stack[kOnStack];
-  std::unique_ptr<passthru_param[]> on_heap;
-  passthru_param* variables = on_stack;
-  if (outcome.variables.size() > kOnStack) {
-    on_heap.reset(new (std::nothrow) passthru_param[outcome.variables.size()]);
-    variables = on_heap.get();
-  }
-  if (variables != nullptr) {
-    std::size_t n = 0;
-    for (const auto& [name, value] : outcome.variables) {
-      variables[n++] = passthru_param{name.c_str(), value.c_str()};
-    }
-    c.variables = variables;
-    c.variable_count = n;
-  }
-  on_outcome(&c, user_data);
 }
 
 // The status of an exception no narrower handler took.
@@ -478,10 +565,20 @@ void passthru_client_options_init(passthru_client_options* options) {
     options->has_utc_offset = defaults.utc_offset ? 1 : 0;
     options->utc_offset_minutes = defaults.utc_offset ? static_cast<int>(defaults.utc_offset->count()) : 0;
     options->block_private_destinations = defaults.block_private_destinations ? 1 : 0;
+    options->request_log_level = static_cast<passthru_log_level>(defaults.request_log_level);
+    options->slow_answer_threshold_ms = static_cast<std::int64_t>(defaults.slow_answer_threshold.count());
+    options->send_traceparent = defaults.send_traceparent ? 1 : 0;
+    options->hooks.waiting_after_ms = static_cast<std::int64_t>(defaults.hooks.waiting_after.count());
   } catch (...) {
-    // ClientOptions{} allocates nothing today; should it ever throw, the
-    // zeroed struct is left with the documented log level.
+    // ClientOptions{} allocates (the latency buckets); should that throw,
+    // the struct still gets the documented defaults.
+    *options = passthru_client_options{};
     options->log_level = PASSTHRU_LOG_WARN;
+    options->max_in_flight = 4096;
+    options->connection_max_idle_s = 4;
+    options->request_log_level = PASSTHRU_LOG_INFO;
+    options->slow_answer_threshold_ms = 3000;
+    options->send_traceparent = 1;
   }
 }
 
@@ -539,6 +636,21 @@ void passthru_cancel(passthru_client* client, std::uint64_t request_id) {
   if (client == nullptr || !client->client) return;
   client->client->cancel(request_id);
 }
+
+char* passthru_client_metrics_text(const passthru_client* client, const char* prefix) {
+  if (client == nullptr || !client->client) return nullptr;
+  try {
+    const std::string text = passthru::to_prometheus(
+        client->client->metrics(), prefix == nullptr ? std::string_view("passthru") : prefix);
+    char* copy = static_cast<char*>(std::malloc(text.size() + 1));
+    if (copy != nullptr) std::memcpy(copy, text.c_str(), text.size() + 1);
+    return copy;
+  } catch (...) {
+    return nullptr;  // an invalid prefix (std::invalid_argument), or out of memory
+  }
+}
+
+void passthru_free(void* memory) { std::free(memory); }
 
 void passthru_loop_socket_ready(passthru_client* client, int fd, int events) {
   if (client == nullptr || !client->loop) return;

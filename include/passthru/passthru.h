@@ -18,7 +18,8 @@
  *   passthru_execute(client, step, &call, on_outcome, my_call, NULL);
  *
  * Strings handed in are copied before the function returns; strings handed
- * out (in a passthru_outcome) live until the callback returns.
+ * out (in a passthru_outcome or a passthru_request_info) live until the
+ * callback returns.
  */
 #ifndef PASSTHRU_PASSTHRU_H
 #define PASSTHRU_PASSTHRU_H
@@ -132,6 +133,11 @@ typedef struct passthru_call {
   const char* digits;           /**< NULL: no `digits` parameter. */
   const passthru_param* custom; /**< Extra parameters, in order. */
   size_t custom_count;
+  /** The engine's W3C trace context ("00-<32 hex>-<16 hex>-01"). When valid,
+   *  the request joins that trace with a new span id; NULL, "" or invalid: a
+   *  new trace. */
+  const char* traceparent;
+  const char* tracestate; /**< W3C tracestate, sent when traceparent is valid; NULL or "": none. */
 } passthru_call;
 
 /* ---- Outcome --------------------------------------------------------------- */
@@ -193,6 +199,13 @@ typedef struct passthru_outcome {
   uint64_t bytes_received;    /**< Answer heads and body. */
   const char* remote_address; /**< "127.0.0.1:8080", "[::1]:8443"; "" when none. */
   int connection_reused;      /**< Non-zero over a kept-alive connection. */
+  const char* trace_id;       /**< The W3C trace id the request carried (32 lower-case hex digits). */
+  const char* span_id;        /**< The span id sent in traceparent (16 hex digits). */
+  const char* content_type;   /**< The answer's Content-Type as sent; "" when none. */
+  /** The answer's body as received (at most max_answer_bytes), NUL-terminated
+   *  but possibly holding NULs itself: use answer_length. Not redacted. */
+  const char* answer;
+  size_t answer_length;
 } passthru_outcome;
 
 /** Called exactly once per request accepted by passthru_execute(). Must not
@@ -217,6 +230,41 @@ typedef void (*passthru_log_fn)(passthru_log_level level, const char* message, s
 /** Runs `task(task_data)` exactly once, typically on the engine's own thread. */
 typedef void (*passthru_executor_fn)(void (*task)(void* task_data), void* task_data, void* user_data);
 
+/* ---- Hooks ------------------------------------------------------------------ */
+
+/** One request as the hooks see it; the C form of passthru::RequestInfo.
+ *  Secrets are already replaced by "***". */
+typedef struct passthru_request_info {
+  uint64_t request_id; /**< Same id as passthru_execute()'s and the outcome's. */
+  const char* call_sid;
+  const char* step; /**< The step's name, or the URL's host. */
+  passthru_method method;
+  const char* url;            /**< With a GET's query string; "" if the request was never built. */
+  const char* const* headers; /**< Header lines sent besides libcurl's own ("User-Agent: passthru/0.1.0"). */
+  size_t header_count;
+  const char* body;     /**< A POST's form body; "" for GET. */
+  const char* trace_id; /**< The W3C trace id this request carries. */
+  int64_t timeout_ms;   /**< The step's timeout. */
+} passthru_request_info;
+
+/** Client-wide hooks (passthru_client_options.hooks); the C form of
+ *  passthru::RequestHooks. Each may be NULL. They run where outcome callbacks
+ *  run (the driver thread, or the executor) and, for one request, in this
+ *  order: on_start, on_waiting, on_end, then the request's own outcome
+ *  callback. They must not block. A zeroed struct: no hooks. */
+typedef struct passthru_hooks {
+  /** The request is built and about to be sent (or queued for a slot). */
+  void (*on_start)(const passthru_request_info* request, void* user_data);
+  /** No outcome yet `waited_ms` after passthru_execute(): the moment for hold
+   *  music. At most once per request, never after on_end. */
+  void (*on_waiting)(const passthru_request_info* request, int64_t waited_ms, void* user_data);
+  /** The outcome is decided; called just before the outcome callback, with the same outcome. */
+  void (*on_end)(const passthru_request_info* request, const passthru_outcome* outcome, void* user_data);
+  /** When on_waiting fires; 0 (the default): never. Not negative. */
+  int64_t waiting_after_ms;
+  void* user_data; /**< Passed to every hook. */
+} passthru_hooks;
+
 /** Client-wide settings; start from passthru_client_options_init(). */
 typedef struct passthru_client_options {
   passthru_log_fn log; /**< NULL: standard error. */
@@ -232,6 +280,12 @@ typedef struct passthru_client_options {
   size_t allowed_destination_count;
   passthru_executor_fn executor; /**< NULL: callbacks run on the driver thread. */
   void* executor_user_data;
+  /** Level of the line logged per request that ended well and in time;
+   *  default PASSTHRU_LOG_INFO. Errors, timeouts and slow answers log at warn. */
+  passthru_log_level request_log_level;
+  int64_t slow_answer_threshold_ms; /**< Slower answers log at warn and count as slow; default 3000, > 0. */
+  int send_traceparent;             /**< Non-zero (the default): send W3C traceparent and tracestate. */
+  passthru_hooks hooks;             /**< Zeroed: no hooks. */
 } passthru_client_options;
 
 /** Fills `options` with the defaults. */
@@ -257,6 +311,18 @@ PASSTHRU_API int passthru_execute(passthru_client* client, const passthru_step* 
 /** Asks for the request to end with PASSTHRU_ROUTE_CANCELLED; nothing
  *  happens if it has already completed. Any thread. */
 PASSTHRU_API void passthru_cancel(passthru_client* client, uint64_t request_id);
+
+/** The client's metrics in the Prometheus text format (version 0.0.4, to be
+ *  served as "text/plain; version=0.0.4"), metric names starting with
+ *  `prefix` (NULL: "passthru"; must match [a-zA-Z_:][a-zA-Z0-9_:]*). A
+ *  malloc()ed, NUL-terminated string to release with passthru_free(); NULL
+ *  if `client` is NULL, the prefix is invalid, or memory ran out. Any
+ *  thread; it takes a lock and allocates, so call it at a scrape's pace. */
+PASSTHRU_API char* passthru_client_metrics_text(const passthru_client* client, const char* prefix);
+
+/** Frees what the library allocated for the caller (passthru_client_metrics_text()).
+ *  NULL is ignored. */
+PASSTHRU_API void passthru_free(void* memory);
 
 /* ---- Driving the client from the engine's event loop ---------------------- */
 

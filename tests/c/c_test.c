@@ -95,6 +95,11 @@ void collector_on_outcome(const passthru_outcome* outcome, void* user_data) {
       copy_text(r->variable_names[i], sizeof r->variable_names[i], outcome->variables[i].name);
       copy_text(r->variable_values[i], sizeof r->variable_values[i], outcome->variables[i].value);
     }
+    copy_text(r->trace_id, sizeof r->trace_id, outcome->trace_id);
+    copy_text(r->span_id, sizeof r->span_id, outcome->span_id);
+    copy_text(r->content_type, sizeof r->content_type, outcome->content_type);
+    copy_text(r->answer, sizeof r->answer, outcome->answer);
+    r->answer_length = outcome->answer_length;
     r->thread = pthread_self();
   }
   ++collector->total;
@@ -203,7 +208,8 @@ int64_t c_test_now_ms(void) {
 
 /* ---- Runner --------------------------------------------------------------- */
 
-static const c_test_case* const all_suites[] = {c_api_basic_tests, c_api_request_tests, c_api_loop_tests};
+static const c_test_case* const all_suites[] = {c_api_basic_tests, c_api_request_tests, c_api_loop_tests,
+                                                c_api_observability_tests};
 
 int main(int argc, char** argv) {
   size_t s;

@@ -78,6 +78,11 @@ typedef struct c_record {
   size_t variable_count;
   char variable_names[C_TEST_MAX_VARIABLES][64];
   char variable_values[C_TEST_MAX_VARIABLES][64];
+  char trace_id[64];
+  char span_id[32];
+  char content_type[128];
+  char answer[256]; /* the first bytes of the answer, NUL-terminated */
+  size_t answer_length;
   pthread_t thread; /* where the callback ran */
 } c_record;
 
@@ -136,5 +141,6 @@ typedef struct c_test_case {
 extern const c_test_case c_api_basic_tests[];
 extern const c_test_case c_api_request_tests[];
 extern const c_test_case c_api_loop_tests[];
+extern const c_test_case c_api_observability_tests[];
 
 #endif /* PASSTHRU_C_TEST_H */

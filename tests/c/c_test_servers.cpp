@@ -6,13 +6,20 @@
 #include "test_http_server.hpp"
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <mutex>
 #include <string>
 
 struct c_http_server {
+  // The gate of c_http_server_reply_when_released. Declared before the
+  // server, so it outlives the handlers waiting on it.
+  std::mutex gate_mutex;
+  std::condition_variable gate_opened;
+  bool released = false;
   // One request per connection: a worker never idles on a connection the
   // client will not reuse, so bursts of concurrent requests do not queue.
   passthru_test::TestHttpServer server{passthru_test::ServerOptions{64, 1}};
@@ -54,12 +61,40 @@ extern "C" {
 
 c_http_server* c_http_server_start(void) { return start<c_http_server>("c_http_server_start"); }
 
-void c_http_server_stop(c_http_server* server) { delete server; }
+void c_http_server_stop(c_http_server* server) {
+  if (server != nullptr) c_http_server_release(server);  // held handlers must not hold up the stop
+  delete server;
+}
 
 void c_http_server_reply(c_http_server* server, const char* method, const char* path, int status,
                          const char* body, const char* content_type) {
   server->server.reply(method, path, status, body == nullptr ? "" : body,
                        content_type == nullptr ? "" : content_type);
+}
+
+void c_http_server_reply_when_released(c_http_server* server, const char* method, const char* path,
+                                       int status, const char* body, const char* content_type) {
+  server->server.on(method, path,
+                    [server, status, body = std::string(body == nullptr ? "" : body),
+                     content_type = std::string(content_type == nullptr ? "" : content_type)](
+                        const httplib::Request&, httplib::Response& res) {
+                      {
+                        std::unique_lock<std::mutex> lock(server->gate_mutex);
+                        server->gate_opened.wait_for(lock, std::chrono::seconds(60),
+                                                     [server] { return server->released; });
+                      }
+                      res.status = status;
+                      res.body = body;
+                      if (!content_type.empty()) res.set_header("Content-Type", content_type);
+                    });
+}
+
+void c_http_server_release(c_http_server* server) {
+  {
+    std::lock_guard<std::mutex> lock(server->gate_mutex);
+    server->released = true;
+  }
+  server->gate_opened.notify_all();
 }
 
 int c_http_server_url(const c_http_server* server, const char* path_and_query, char* buffer,

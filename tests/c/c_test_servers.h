@@ -19,6 +19,13 @@ void c_http_server_stop(c_http_server* server);
  * NULL: no Content-Type header). Unset paths answer 404. */
 void c_http_server_reply(c_http_server* server, const char* method, const char* path, int status,
                          const char* body, const char* content_type);
+/* Like c_http_server_reply, but every request to `method` `path` waits for
+ * c_http_server_release() before it is answered (at most 60 s, so a failed
+ * test cannot wedge the server): a slow customer server, on cue. */
+void c_http_server_reply_when_released(c_http_server* server, const char* method, const char* path,
+                                       int status, const char* body, const char* content_type);
+/* Lets every held and future request to a c_http_server_reply_when_released path be answered. */
+void c_http_server_release(c_http_server* server);
 /* "http://127.0.0.1:PORT" + path_and_query, into `buffer`; 0 if it does not fit. */
 int c_http_server_url(const c_http_server* server, const char* path_and_query, char* buffer, size_t size);
 size_t c_http_server_request_count(const c_http_server* server);
