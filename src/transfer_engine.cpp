@@ -7,6 +7,7 @@
 #include "step_data.hpp"
 
 #include <passthru/error.hpp>
+#include <passthru/signature.hpp>
 #include <passthru/version.hpp>
 
 #include <fmt/chrono.h>
@@ -546,10 +547,18 @@ void TransferEngine::describe(Transfer& transfer, bool built) {
     info->headers.push_back("User-Agent: " + user_agent_);
     for (const std::string& line : transfer.request.headers) {
       const auto colon = line.find(':');
-      const std::string_view name(line.data(), colon == std::string::npos ? 0 : colon);
+      // "Expect:" tells libcurl not to send a header at all.
+      if (colon == std::string::npos || colon + 1 == line.size()) continue;
+      const std::string_view name(line.data(), colon);
       const bool secret = contains_name(step.options.secret_names, name) ||
                           contains_name({"authorization", "proxy-authorization", "cookie"}, name);
       info->headers.push_back(secret ? std::string(name) + ": ***" : hide(line));
+    }
+    // Signed when sent, after this: the values are not known yet.
+    if (!step.options.signing_keys.empty()) {
+      info->headers.push_back(std::string(kSignatureIdHeader) + ": (made when sent)");
+      info->headers.push_back(std::string(kSignatureTimestampHeader) + ": (made when sent)");
+      info->headers.push_back(std::string(kSignatureHeader) + ": ***");
     }
   }
   transfer.info = std::move(info);
@@ -579,6 +588,12 @@ void TransferEngine::start(Submission submission) {
     result.error = Errc::invalid_request;
     result.detail = std::string("invalid call context: ") + error.what();
     return complete(*transfer, std::move(result));
+  }
+  if (!step.has_idempotency_key) {
+    // libcurl silently sends a request again when a reused keep-alive
+    // connection closes before answering; the same key on every copy lets the
+    // customer's server drop the duplicate.
+    transfer->request.headers.push_back(fmt::format("Idempotency-Key: {}-{}", key_prefix_, transfer->id));
   }
   if (send_traceparent_) {
     transfer->request.headers.push_back("traceparent: " +
@@ -646,16 +661,6 @@ void TransferEngine::launch(Transfer& transfer) {
     if (appended == nullptr) return fail("out of memory building headers");
     transfer.headers = appended;
   }
-  if (!step.has_idempotency_key) {
-    // libcurl silently sends a request again when a reused keep-alive
-    // connection closes before answering; the same key on every copy lets the
-    // customer's server drop the duplicate.
-    const std::string line = fmt::format("Idempotency-Key: {}-{}", key_prefix_, transfer.id);
-    curl_slist* appended = curl_slist_append(transfer.headers, line.c_str());
-    if (appended == nullptr) return fail("out of memory building headers");
-    transfer.headers = appended;
-  }
-
   if (!step.options.signing_keys.empty()) {
     try {
       for (const std::string& line : signature_headers(

@@ -44,9 +44,9 @@ struct ClientOptions {
   /// routed to on-error or on-timeout, slow answers and internal faults.
   LogLevel log_level = LogLevel::warn;
   /// Level of the one line logged per request that ended well and in time:
-  /// info (the default) or lower (debug or trace to keep them out of an info
-  /// log). Lines for on-error and on-timeout outcomes and for answers slower
-  /// than slow_answer_threshold are always warn.
+  /// info by default; debug or trace keep them out of an info log. Lines for
+  /// on-error and on-timeout outcomes and for answers slower than
+  /// slow_answer_threshold are always warn.
   LogLevel request_log_level = LogLevel::info;
   /// An answer slower than this is logged at warn and counted in
   /// StepMetrics::slow_answers. The guide asks customers to answer within 3 s.

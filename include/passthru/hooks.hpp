@@ -24,8 +24,11 @@ struct RequestInfo {
   /// The URL requested, with a GET's query string. Empty if the request was
   /// never built (an invalid call context, or the client shut down first).
   std::string url;
-  /// Header lines the library sends besides those libcurl adds (Host,
-  /// Accept, Content-Length), in order: "User-Agent: passthru/0.6.0".
+  /// Header lines sent, in order, but for Host and Content-Length (libcurl
+  /// adds them): "User-Agent: passthru/0.1.0", "Accept: ...", the step's
+  /// headers, "Idempotency-Key: ...", "traceparent: ...". A signed request's
+  /// Passthru-Id and Passthru-Timestamp are made as it is sent, after
+  /// on_start, so they read "(made when sent)".
   std::vector<std::string> headers;
   std::string body;      ///< A POST's form body; empty for GET.
   std::string trace_id;  ///< The W3C trace id this request carries (Outcome::trace_id).

@@ -202,6 +202,11 @@ TEST(Hooks, TheStartHookSeesTheRequestAsSentWithItsSecretsHidden) {
   }));
   // What the server got is the same request, secrets and all.
   const auto received = server.requests().at(0);
+  EXPECT_TRUE(has("Idempotency-Key: " + received.header("Idempotency-Key")));
+  EXPECT_TRUE(has("traceparent: " + received.header("traceparent")));
+  EXPECT_TRUE(std::none_of(info.headers.begin(), info.headers.end(), [](const std::string& line) {
+    return line.rfind("Expect", 0) == 0;
+  })) << "libcurl is told not to send Expect; the hook must not show it";
   EXPECT_EQ(received.header("Authorization"), "Bearer abcdefgh");
   EXPECT_EQ(passthru_test::form_value(received.body, "Pin"), "4321-secret");
 }
