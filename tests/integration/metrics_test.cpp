@@ -157,7 +157,7 @@ TEST(Metrics, AnswersSlowerThanTheThresholdAreCountedAndLoggedAsWarnings) {
   ASSERT_TRUE(timed_out);
   ASSERT_EQ(timed_out->route, Route::on_timeout);
 
-  const StepMetrics& crm = client.client().metrics().steps.at(0);
+  const StepMetrics crm = client.client().metrics().steps.at(0);
   EXPECT_EQ(crm.slow_answers, 1u) << "a timeout is counted by its route, not as a slow answer";
   for (const auto& line : logs.lines()) {
     if (line.message.find("call=CA-slow ") == 0) {
