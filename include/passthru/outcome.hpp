@@ -77,10 +77,11 @@ struct Outcome {
   /// True when the request went over a kept-alive connection.
   bool connection_reused = false;
   /// The W3C trace id (32 lower-case hex digits) the request carried: the
-  /// call's own (CallContext::traceparent) or a new one.
+  /// call's own (CallContext::traceparent) or a new one. For a request the
+  /// client never started (destroyed first), the call's own or empty.
   std::string trace_id;
   /// The span id (16 hex digits) sent as the parent id in `traceparent`: the
-  /// server's span for this request is its child.
+  /// server's span for this request is its child. Empty when never started.
   std::string span_id;
   /// The answer's Content-Type, as sent; empty when none.
   std::string content_type;
