@@ -112,7 +112,9 @@ static_assert(static_cast<int>(passthru::Errc::timed_out) == PASSTHRU_ERROR_TIME
                   static_cast<int>(passthru::Errc::external_flow_denied) ==
                       PASSTHRU_ERROR_EXTERNAL_FLOW_DENIED &&
                   static_cast<int>(passthru::Errc::transport_failed) == PASSTHRU_ERROR_TRANSPORT_FAILED &&
-                  static_cast<int>(passthru::Errc::blocked_destination) == PASSTHRU_ERROR_BLOCKED_DESTINATION,
+                  static_cast<int>(passthru::Errc::blocked_destination) ==
+                      PASSTHRU_ERROR_BLOCKED_DESTINATION &&
+                  static_cast<int>(passthru::Errc::circuit_open) == PASSTHRU_ERROR_CIRCUIT_OPEN,
               "error codes map one to one");
 
 // A refusal that is the caller's doing, short of a step config error.
@@ -397,6 +399,13 @@ passthru::ClientOptions client_options(const passthru_client_options* c) {
   o.slow_answer_threshold = std::chrono::milliseconds(c->slow_answer_threshold_ms);
   o.send_traceparent = c->send_traceparent != 0;
   o.hooks = request_hooks(c->hooks);
+  const passthru_circuit_breaker& breaker = c->circuit_breaker;
+  o.circuit_breaker.consecutive_failures = breaker.consecutive_failures;
+  o.circuit_breaker.failure_ratio = breaker.failure_ratio;
+  o.circuit_breaker.window = std::chrono::milliseconds(breaker.window_ms);
+  o.circuit_breaker.minimum_requests = breaker.minimum_requests;
+  o.circuit_breaker.open_for = std::chrono::milliseconds(breaker.open_for_ms);
+  o.circuit_breaker.probes = breaker.probes;
   if (c->has_utc_offset != 0) o.utc_offset = std::chrono::minutes(c->utc_offset_minutes);
   o.user_agent = str(c->user_agent);
   o.max_in_flight = c->max_in_flight;
@@ -569,6 +578,13 @@ void passthru_client_options_init(passthru_client_options* options) {
     options->slow_answer_threshold_ms = static_cast<std::int64_t>(defaults.slow_answer_threshold.count());
     options->send_traceparent = defaults.send_traceparent ? 1 : 0;
     options->hooks.waiting_after_ms = static_cast<std::int64_t>(defaults.hooks.waiting_after.count());
+    const passthru::CircuitBreakerOptions& breaker = defaults.circuit_breaker;
+    options->circuit_breaker.consecutive_failures = breaker.consecutive_failures;
+    options->circuit_breaker.failure_ratio = breaker.failure_ratio;
+    options->circuit_breaker.window_ms = static_cast<std::int64_t>(breaker.window.count());
+    options->circuit_breaker.minimum_requests = breaker.minimum_requests;
+    options->circuit_breaker.open_for_ms = static_cast<std::int64_t>(breaker.open_for.count());
+    options->circuit_breaker.probes = breaker.probes;
   } catch (...) {
     // ClientOptions{} allocates (the latency buckets); should that throw,
     // the struct still gets the documented defaults.
@@ -579,6 +595,10 @@ void passthru_client_options_init(passthru_client_options* options) {
     options->request_log_level = PASSTHRU_LOG_INFO;
     options->slow_answer_threshold_ms = 3000;
     options->send_traceparent = 1;
+    options->circuit_breaker.window_ms = 10000;
+    options->circuit_breaker.minimum_requests = 20;
+    options->circuit_breaker.open_for_ms = 5000;
+    options->circuit_breaker.probes = 3;
   }
 }
 

@@ -25,6 +25,7 @@ class Category final : public std::error_category {
       case Errc::external_flow_denied: return "flow URL host not allowed";
       case Errc::transport_failed: return "transport failure";
       case Errc::blocked_destination: return "blocked destination";
+      case Errc::circuit_open: return "circuit open";
     }
     return "unknown passthru error";
   }

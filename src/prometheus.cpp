@@ -89,6 +89,15 @@ class Exposition {
     close_with(value);
   }
 
+  void origin_sample(std::string_view name, std::string_view origin, std::uint64_t value) {
+    out_ += prefix_;
+    out_ += name;
+    out_ += "{origin=\"";
+    append_label_value(out_, origin);
+    out_ += '"';
+    close_with(value);
+  }
+
   void close_with(std::uint64_t value) {
     out_ += "} ";
     append_count(out_, value);
@@ -229,6 +238,21 @@ std::string to_prometheus(const MetricsSnapshot& snapshot, std::string_view pref
                     "Answers slower than this are counted as slow answers.");
   exposition.sample("_slow_answer_threshold_seconds",
                     std::chrono::duration<double>(snapshot.slow_answer_threshold).count());
+
+  const auto& origins = snapshot.origins;
+  exposition.family("_circuit_state", "gauge",
+                    "Circuit breaker of an origin that has opened: 0 closed, 1 open, 2 half-open.");
+  for (const OriginMetrics& o : origins) {
+    exposition.origin_sample("_circuit_state", o.origin, static_cast<std::uint64_t>(o.circuit));
+  }
+  exposition.family("_circuit_opened_total", "counter", "Times an origin's circuit breaker opened.");
+  for (const OriginMetrics& o : origins)
+    exposition.origin_sample("_circuit_opened_total", o.origin, o.circuit_opened);
+  exposition.family("_circuit_refused_total", "counter",
+                    "Requests routed to on-error at once because their origin's circuit was open.");
+  for (const OriginMetrics& o : origins) {
+    exposition.origin_sample("_circuit_refused_total", o.origin, o.circuit_refused);
+  }
   return out;
 }
 

@@ -276,10 +276,13 @@ StepConfig StepConfig::build(StepOptions options) {
   const bool has_idempotency_key =
       std::any_of(options.headers.begin(), options.headers.end(),
                   [](const Header& h) { return lower(h.name) == "idempotency-key"; });
+  std::string origin =
+      scheme + "://" + lower(host) + ":" + (port.empty() ? (scheme == "https" ? "443" : "80") : port);
   ResponseRouter router(options.routes);
-  auto data = std::make_shared<StepData>(StepData{
-      std::move(options), std::move(base_url), std::move(signed_url), std::move(authority), std::move(path),
-      std::move(label), std::move(router), std::move(header_lines), has_idempotency_key, std::move(secrets)});
+  auto data = std::make_shared<StepData>(
+      StepData{std::move(options), std::move(base_url), std::move(signed_url), std::move(authority),
+               std::move(path), std::move(label), std::move(origin), std::move(router),
+               std::move(header_lines), has_idempotency_key, std::move(secrets)});
   return StepConfig(std::move(data));
 }
 

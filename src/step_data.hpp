@@ -18,6 +18,7 @@ struct StepData {
   std::string host;        // for log lines
   std::string path;        // for log lines; never the query (it may hold secrets)
   std::string label;       // options.name, or host when empty
+  std::string origin;      // "https://crm.example.com:443": what a circuit breaker guards
   ResponseRouter router;
   std::vector<std::string> header_lines;  // "Name: value", validated
   bool has_idempotency_key = false;       // the step sets its own Idempotency-Key

@@ -67,6 +67,7 @@ struct Transfer {
   std::string trace_id;
   std::string span_id;
   std::shared_ptr<RequestInfo> info;  // for the hooks; null when there are none
+  CircuitBreakers::Admission admission = CircuitBreakers::Admission::send;
   std::optional<std::multimap<Clock::time_point, std::uint64_t>::iterator> notice;
   char error[CURL_ERROR_SIZE] = {};
 
@@ -389,7 +390,8 @@ TransferEngine::TransferEngine(const ClientOptions& options)
       hooks_config_(std::make_shared<const RequestHooks>(options.hooks)),
       describe_requests_(options.hooks.on_start || options.hooks.on_waiting || options.hooks.on_end),
       metrics_((validate(options), options.latency_buckets), options.max_metric_steps,
-               options.slow_answer_threshold) {
+               options.slow_answer_threshold),
+      breakers_(options.circuit_breaker) {
   ensure_curl_global_init();
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("passthru: curl_multi_init failed");
@@ -611,6 +613,20 @@ void TransferEngine::start(Submission submission) {
     result.detail = fmt::format("no answer within {} ms (the deadline passed before the request could start)",
                                 timeout.count());
     return complete(*transfer, std::move(result));
+  }
+
+  if (breakers_.enabled()) {
+    const auto now = Clock::now();
+    transfer->admission = breakers_.admit(step.origin, now);
+    if (transfer->admission == CircuitBreakers::Admission::refuse) {
+      // The origin is down: the caller moves on now, not at the deadline.
+      result.transport = Transport::failed;
+      result.error = Errc::circuit_open;
+      result.detail =
+          fmt::format("circuit open ({}: {}; next try in {} ms)", step.origin,
+                      breakers_.why_open(step.origin), breakers_.retry_after(step.origin, now).count());
+      return complete(*transfer, std::move(result));
+    }
   }
 
   // From here the deadline timer owns the request, queued or running.
@@ -922,9 +938,44 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
     curl_multi_remove_handle(multi_, owned->easy);
     --running_;
   }
+  judge_origin(*owned, result);
   complete(*owned, result, &wire);
   release(std::move(owned));
   launch_waiting();
+}
+
+// Tells the origin's circuit breaker how the request went. Only what the
+// server did counts: a request cancelled, shut down, refused by the guard or
+// timed out before it was sent says nothing about it.
+void TransferEngine::judge_origin(const Transfer& transfer, const HttpResult& result) {
+  if (!breakers_.enabled() || transfer.admission == CircuitBreakers::Admission::refuse) return;
+  const std::string& origin = transfer.step.data().origin;
+  const bool no_verdict = !transfer.running || result.transport == Transport::cancelled ||
+                          result.error == Errc::blocked_destination;
+  if (no_verdict) return breakers_.abandon(origin, transfer.admission);
+  const bool failed = result.transport != Transport::completed || result.status >= 500;
+  const auto now = Clock::now();
+  switch (breakers_.record(origin, transfer.admission, failed, now)) {
+    case CircuitBreakers::Change::none: break;
+    case CircuitBreakers::Change::opened:
+    case CircuitBreakers::Change::reopened:
+      logger_->warn("circuit open for {}: {}; its requests route to on-error at once for {} ms",
+                    escape_for_log(origin), breakers_.why_open(origin),
+                    breakers_.retry_after(origin, now).count());
+      break;
+    case CircuitBreakers::Change::closed:
+      logger_->warn("circuit closed for {}: its probe requests succeeded", escape_for_log(origin));
+      break;
+  }
+}
+
+MetricsSnapshot TransferEngine::metrics() const {
+  MetricsSnapshot snapshot = metrics_.snapshot(in_flight_.load(std::memory_order_relaxed),
+                                               queued_count_.load(std::memory_order_relaxed));
+  snapshot.origins = breakers_.snapshot();
+  std::sort(snapshot.origins.begin(), snapshot.origins.end(),
+            [](const OriginMetrics& a, const OriginMetrics& b) { return a.origin < b.origin; });
+  return snapshot;
 }
 
 void TransferEngine::release(std::unique_ptr<Transfer> transfer) {

@@ -1,6 +1,7 @@
 // Request, deadline and completion logic shared by every driver.
 #pragma once
 
+#include "circuit_breaker.hpp"
 #include "destination_guard.hpp"
 #include "loop_hooks.hpp"
 #include "metrics_registry.hpp"
@@ -90,10 +91,7 @@ class TransferEngine {
   const std::shared_ptr<spdlog::logger>& logger() const noexcept { return logger_; }
 
   /// Any thread.
-  MetricsSnapshot metrics() const {
-    return metrics_.snapshot(in_flight_.load(std::memory_order_relaxed),
-                             queued_count_.load(std::memory_order_relaxed));
-  }
+  MetricsSnapshot metrics() const;
 
  private:
   struct Submission {
@@ -146,6 +144,7 @@ class TransferEngine {
   void finish(Transfer& transfer, const HttpResult& result);
   void complete(Transfer& transfer, HttpResult result, const Wire* wire = nullptr);
   void log_outcome(const Transfer& transfer, const Outcome& outcome);
+  void judge_origin(const Transfer& transfer, const HttpResult& result);
   void release(std::unique_ptr<Transfer> transfer);
   std::string now_iso8601() const;
 
@@ -163,6 +162,7 @@ class TransferEngine {
   std::shared_ptr<const RequestHooks> hooks_config_;  // shared with deliveries that outlive us
   bool describe_requests_ = false;                    // some hook wants a RequestInfo
   MetricsRegistry metrics_;
+  CircuitBreakers breakers_;
   TraceIds trace_ids_;  // loop thread
 
   LoopHooks* hooks_ = nullptr;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <passthru/call_context.hpp>
+#include <passthru/circuit_breaker.hpp>
 #include <passthru/event_loop.hpp>
 #include <passthru/export.hpp>
 #include <passthru/hooks.hpp>
@@ -62,6 +63,11 @@ struct ClientOptions {
   std::size_t max_metric_steps = 256;
   /// Called as each request starts, waits long, and ends (see <passthru/hooks.hpp>).
   RequestHooks hooks;
+  /// Per-origin circuit breakers (see <passthru/circuit_breaker.hpp>). Off
+  /// by default; set circuit_breaker.consecutive_failures (for example 5) so
+  /// that, while a customer's server is down, callers go to on-error at once
+  /// instead of each waiting out the timeout.
+  CircuitBreakerOptions circuit_breaker;
   /// Send a W3C `traceparent` header (and `tracestate`, when the call has
   /// one) with every request. The trace id is in the Outcome and the log
   /// line either way.

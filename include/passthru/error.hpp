@@ -29,6 +29,7 @@ enum class Errc {
   external_flow_denied,  ///< A flow URL whose host is not in the allow-list.
   transport_failed,      ///< Any other transport failure (see Outcome::reason).
   blocked_destination,   ///< ClientOptions::block_private_destinations refused the address.
+  circuit_open,          ///< The origin's circuit breaker is open: nothing was sent.
 };
 
 /// The category of passthru::Errc values; name() is "passthru".

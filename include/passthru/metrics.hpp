@@ -66,6 +66,18 @@ struct StepMetrics {
   LatencyHistogram latency;
 };
 
+/// The state of an origin's circuit breaker (see <passthru/circuit_breaker.hpp>).
+enum class CircuitState { closed = 0, open = 1, half_open = 2 };
+
+/// One origin ("https://crm.example.com:443") whose circuit breaker is not
+/// closed or has opened at least once.
+struct OriginMetrics {
+  std::string origin;
+  CircuitState circuit = CircuitState::closed;
+  std::uint64_t circuit_opened = 0;   ///< Times it opened (half-open to open included).
+  std::uint64_t circuit_refused = 0;  ///< Requests routed to on-error at once while it was open.
+};
+
 /// A consistent-enough copy of a client's metrics: each counter is read
 /// atomically, not all of them at one instant.
 struct MetricsSnapshot {
@@ -76,6 +88,8 @@ struct MetricsSnapshot {
   std::uint64_t queued = 0;
   /// The client's ClientOptions::slow_answer_threshold.
   std::chrono::milliseconds slow_answer_threshold{0};
+  /// Origins whose circuit breaker has something to say, sorted by origin.
+  std::vector<OriginMetrics> origins;
 };
 
 /// Renders `snapshot` in the Prometheus text exposition format (version
@@ -86,8 +100,10 @@ struct MetricsSnapshot {
 ///   <prefix>_requests_total, _outcomes_total{route}, _answers_total{status_class},
 ///   _slow_answers_total, _in_flight, _bytes_sent_total, _bytes_received_total,
 ///   _request_duration_seconds (histogram),
-/// and, without labels, <prefix>_client_in_flight, _client_queued and
-/// _slow_answer_threshold_seconds.
+/// without labels, <prefix>_client_in_flight, _client_queued and
+/// _slow_answer_threshold_seconds, and with an `origin` label,
+/// <prefix>_circuit_state (0 closed, 1 open, 2 half-open),
+/// _circuit_opened_total and _circuit_refused_total.
 PASSTHRU_API std::string to_prometheus(const MetricsSnapshot& snapshot, std::string_view prefix = "passthru");
 
 }  // namespace v0

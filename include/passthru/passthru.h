@@ -172,7 +172,8 @@ typedef enum passthru_error {
   PASSTHRU_ERROR_UNEXPECTED_ANSWER = 12,    /**< A 2xx answer the router could not understand. */
   PASSTHRU_ERROR_EXTERNAL_FLOW_DENIED = 13, /**< A flow URL whose host is not allowed. */
   PASSTHRU_ERROR_TRANSPORT_FAILED = 14,     /**< Any other transport failure (see reason). */
-  PASSTHRU_ERROR_BLOCKED_DESTINATION = 15   /**< block_private_destinations refused the address. */
+  PASSTHRU_ERROR_BLOCKED_DESTINATION = 15,  /**< block_private_destinations refused the address. */
+  PASSTHRU_ERROR_CIRCUIT_OPEN = 16          /**< The origin's circuit breaker is open: nothing was sent. */
 } passthru_error;
 
 /** One request's result. Every pointer in it is valid until the callback returns. */
@@ -265,6 +266,18 @@ typedef struct passthru_hooks {
   void* user_data; /**< Passed to every hook. */
 } passthru_hooks;
 
+/** Per-origin circuit breakers (passthru_client_options.circuit_breaker);
+ *  the C form of passthru::CircuitBreakerOptions, whose comment says how they
+ *  work. Off unless consecutive_failures or failure_ratio is set. */
+typedef struct passthru_circuit_breaker {
+  size_t consecutive_failures; /**< Failures in a row that open it; 0: rule off (default). */
+  double failure_ratio;        /**< Share of failures in a window that opens it, 0 to 1; 0: rule off. */
+  int64_t window_ms;           /**< The failure_ratio window; default 10000, > 0. */
+  size_t minimum_requests;     /**< Requests a window needs before failure_ratio is judged; default 20. */
+  int64_t open_for_ms;         /**< How long it refuses before probing; default 5000, > 0. */
+  size_t probes;               /**< Requests let through when half-open; all must succeed; default 3. */
+} passthru_circuit_breaker;
+
 /** Client-wide settings; start from passthru_client_options_init(). */
 typedef struct passthru_client_options {
   passthru_log_fn log; /**< NULL: standard error. */
@@ -286,6 +299,7 @@ typedef struct passthru_client_options {
   int64_t slow_answer_threshold_ms; /**< Slower answers log at warn and count as slow; default 3000, > 0. */
   int send_traceparent;             /**< Non-zero (the default): send W3C traceparent and tracestate. */
   passthru_hooks hooks;             /**< Zeroed: no hooks. */
+  passthru_circuit_breaker circuit_breaker; /**< Off by default. */
 } passthru_client_options;
 
 /** Fills `options` with the defaults. */

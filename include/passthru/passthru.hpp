@@ -2,6 +2,7 @@
 #pragma once
 
 #include <passthru/call_context.hpp>
+#include <passthru/circuit_breaker.hpp>
 #include <passthru/client.hpp>
 #include <passthru/error.hpp>
 #include <passthru/hooks.hpp>

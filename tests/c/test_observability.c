@@ -523,6 +523,52 @@ static void metrics_text_counts_requests_per_step(void) {
   c_http_server_stop(server);
 }
 
+/* ---- Circuit breaker ------------------------------------------------------- */
+
+static void an_open_circuit_routes_on_error_at_once(void) {
+  c_refused_port* refused = c_refused_port_start();
+  passthru_client_options options = c_test_quiet_options();
+  passthru_call call = c_test_sample_call();
+  passthru_client* client = NULL;
+  passthru_step* step;
+  c_collector collector;
+  c_record record;
+  char url[256];
+  size_t i;
+  REQUIRE(refused != NULL);
+  CHECK_INT(options.circuit_breaker.consecutive_failures, 0);
+  CHECK_INT(options.circuit_breaker.window_ms, 10000);
+  CHECK_INT(options.circuit_breaker.minimum_requests, 20);
+  CHECK_INT(options.circuit_breaker.open_for_ms, 5000);
+  CHECK_INT(options.circuit_breaker.probes, 3);
+
+  options.circuit_breaker.consecutive_failures = 2;
+  options.circuit_breaker.open_for_ms = 0;
+  CHECK_INT(passthru_client_create(&options, &client), PASSTHRU_EINVAL);
+  options.circuit_breaker.open_for_ms = 60000;
+
+  REQUIRE(c_refused_port_url(refused, url, sizeof url));
+  step = c_test_step(url, PASSTHRU_GET, 20000);
+  collector_init(&collector, 3);
+  REQUIRE(passthru_client_create(&options, &client) == PASSTHRU_OK);
+  for (i = 0; i < 3; ++i) {
+    REQUIRE(passthru_execute(client, step, &call, collector_on_outcome, collector_slot(&collector, i),
+                             NULL) == PASSTHRU_OK);
+    REQUIRE(collector_wait(&collector, i + 1, C_TEST_GENEROUS_WAIT_MS));
+  }
+  CHECK_INT(collector_record(&collector, 0).error, PASSTHRU_ERROR_CONNECT_FAILED);
+  CHECK_INT(collector_record(&collector, 1).error, PASSTHRU_ERROR_CONNECT_FAILED);
+  record = collector_record(&collector, 2);
+  CHECK_INT(record.route, PASSTHRU_ROUTE_ON_ERROR);
+  CHECK_INT(record.error, PASSTHRU_ERROR_CIRCUIT_OPEN);
+  CHECK_STR(record.error_text, "circuit open");
+  CHECK_CONTAINS(record.reason, "2 failures in a row");
+  passthru_client_destroy(client);
+  passthru_step_destroy(step);
+  collector_destroy(&collector);
+  c_refused_port_stop(refused);
+}
+
 const c_test_case c_api_observability_tests[] = {
     {"client_options_init_sets_the_observability_defaults",
      client_options_init_sets_the_observability_defaults},
@@ -533,4 +579,5 @@ const c_test_case c_api_observability_tests[] = {
     {"on_waiting_fires_while_the_server_holds_its_answer",
      on_waiting_fires_while_the_server_holds_its_answer},
     {"metrics_text_counts_requests_per_step", metrics_text_counts_requests_per_step},
+    {"an_open_circuit_routes_on_error_at_once", an_open_circuit_routes_on_error_at_once},
     {NULL, NULL}};

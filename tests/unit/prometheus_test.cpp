@@ -45,6 +45,9 @@ const std::vector<std::pair<std::string, std::string>> kFamilies = {
     {"_client_in_flight", "gauge"},
     {"_client_queued", "gauge"},
     {"_slow_answer_threshold_seconds", "gauge"},
+    {"_circuit_state", "gauge"},
+    {"_circuit_opened_total", "counter"},
+    {"_circuit_refused_total", "counter"},
 };
 
 StepMetrics ivr_lookup() {
@@ -247,6 +250,26 @@ TEST(ToPrometheus, EmptySnapshotStillHasHelpAndTypeForEveryFamily) {
   }
   EXPECT_EQ(parsed.samples().size(), 3u) << "only the client's own gauges";
   EXPECT_EQ(parsed.value("passthru_slow_answer_threshold_seconds"), 0);
+}
+
+TEST(ToPrometheus, EachOriginsCircuitBreakerIsShownByState) {
+  MetricsSnapshot snapshot;
+  passthru::OriginMetrics open;
+  open.origin = "https://crm.example.com:443";
+  open.circuit = passthru::CircuitState::open;
+  open.circuit_opened = 2;
+  open.circuit_refused = 1000;
+  passthru::OriginMetrics half;
+  half.origin = "http://127.0.0.1:8080";
+  half.circuit = passthru::CircuitState::half_open;
+  half.circuit_opened = 1;
+  snapshot.origins = {open, half};
+  const PrometheusText parsed = PrometheusText::parse(to_prometheus(snapshot));
+  EXPECT_EQ(parsed.value("passthru_circuit_state", {{"origin", open.origin}}), 1);
+  EXPECT_EQ(parsed.value("passthru_circuit_state", {{"origin", half.origin}}), 2);
+  EXPECT_EQ(parsed.value("passthru_circuit_opened_total", {{"origin", open.origin}}), 2);
+  EXPECT_EQ(parsed.value("passthru_circuit_refused_total", {{"origin", open.origin}}), 1000);
+  EXPECT_EQ(parsed.value("passthru_circuit_refused_total", {{"origin", half.origin}}), 0);
 }
 
 TEST(ToPrometheus, CustomPrefixStartsEveryMetricName) {

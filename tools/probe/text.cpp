@@ -42,6 +42,7 @@ std::string error_name(const std::error_code& error) {
     case passthru::Errc::external_flow_denied: return "external_flow_denied";
     case passthru::Errc::transport_failed: return "transport_failed";
     case passthru::Errc::blocked_destination: return "blocked_destination";
+    case passthru::Errc::circuit_open: return "circuit_open";
   }
   return fmt::format("passthru:{}", error.value());
 }
