@@ -15,6 +15,18 @@ constexpr std::size_t kMaxApplets = 64;
 // this only stops a broken engine or library from hanging the program.
 constexpr std::chrono::seconds kWatchdog{60};
 
+StepRecord step_record(const Applet& step, const passthru::Outcome& outcome, std::string label, bool held) {
+  StepRecord record;
+  record.applet = step.name;
+  record.label = std::move(label);
+  record.held = held;
+  record.route = outcome.route;
+  record.http_status = outcome.http_status;
+  record.elapsed = outcome.elapsed;
+  record.reason = outcome.reason;
+  return record;
+}
+
 }  // namespace
 
 FlowEngine::FlowEngine(asio::io_context& io, const FlowBook& flows, const std::vector<PlannedCall>& plan)
@@ -144,10 +156,12 @@ void FlowEngine::send(std::size_t index, const Applet& step) {
   stats_.peak_requests = std::max(stats_.peak_requests, ++requests_in_flight_);
   // Applets live in the FlowBook, which outlives the client: `step` stays valid.
   if (step.hold_caller) {
+    call.sent = Clock::now();
     const passthru::RequestHandle request = client_->execute(
         *step.step, std::move(context),
         [this, index, &step](passthru::Outcome outcome) { on_outcome(index, step, std::move(outcome)); });
-    call.awaiting = request.id();  // execute() never calls back before it returns
+    call.awaiting = request.id();  // execute() never calls back, nor runs a hook, before it returns
+    held_requests_.emplace(request.id(), index);
   } else {
     ++detached_in_flight_;
     client_->execute(*step.step, std::move(context), [this, index, &step](passthru::Outcome outcome) {
@@ -168,7 +182,9 @@ void FlowEngine::on_outcome(std::size_t index, const Applet& step, passthru::Out
   }
   call.awaiting = 0;
   const std::string label = step_label(step, outcome.route, outcome.ok(), outcome.variables);
-  record.steps.push_back({step.name, label, true, outcome.elapsed, outcome.reason});
+  StepRecord done = step_record(step, outcome, label, true);
+  stop_hold_music(call, done);
+  record.steps.push_back(std::move(done));
   record.path.push_back(label);
   for (auto& [name, value] : outcome.variables) call.variables[name] = std::move(value);
   switch (outcome.route) {
@@ -188,12 +204,38 @@ void FlowEngine::on_outcome(std::size_t index, const Applet& step, passthru::Out
   advance(index, next);
 }
 
+void FlowEngine::start_hold_music(const passthru::RequestInfo& request) {
+  const auto held = held_requests_.find(request.request_id);
+  if (held == held_requests_.end()) return;  // not held: the caller has moved on
+  LiveCall& call = calls_[held->second];
+  if (call.awaiting != request.request_id) {
+    stats_.anomalies.push_back(call.plan->call_sid + ": hold music for request " +
+                               std::to_string(request.request_id) + " (" + request.step +
+                               ") after its outcome came");
+    return;
+  }
+  // A real engine would start the music on the call's media stream here.
+  if (++call.hold_music_starts == 1) call.hold_music_started = Clock::now();
+}
+
+// The outcome has come: the music stops, and the step's record says how long it played.
+void FlowEngine::stop_hold_music(LiveCall& call, StepRecord& step) {
+  step.hold_music_starts = call.hold_music_starts;
+  if (call.hold_music_starts > 0) {
+    const Clock::time_point now = Clock::now();
+    step.hold_music_after =
+        std::chrono::duration_cast<std::chrono::microseconds>(call.hold_music_started - call.sent);
+    step.hold_music_played =
+        std::chrono::duration_cast<std::chrono::microseconds>(now - call.hold_music_started);
+  }
+  call.hold_music_starts = 0;
+}
+
 void FlowEngine::on_detached_outcome(std::size_t index, const Applet& step, passthru::Outcome outcome) {
   --requests_in_flight_;
   --detached_in_flight_;
-  records_[index].steps.push_back({step.name,
-                                   step_label(step, outcome.route, outcome.ok(), outcome.variables), false,
-                                   outcome.elapsed, outcome.reason});
+  const std::string label = step_label(step, outcome.route, outcome.ok(), outcome.variables);
+  records_[index].steps.push_back(step_record(step, outcome, label, false));
   finish_if_done();
 }
 

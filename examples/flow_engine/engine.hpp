@@ -5,6 +5,7 @@
 #include "flow.hpp"
 
 #include <passthru/client.hpp>
+#include <passthru/hooks.hpp>
 
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -15,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 namespace flow_engine {
@@ -24,8 +26,15 @@ struct StepRecord {
   std::string applet;
   std::string label;  ///< as in the path: `crm-lookup[on_timeout]`, or the route of a request not held
   bool held = true;   ///< false: the call had moved on when the outcome came
-  std::chrono::microseconds elapsed{0};  ///< Outcome::elapsed
-  std::string reason;                    ///< Outcome::reason
+  passthru::Route route = passthru::Route::default_next;  ///< Outcome::route
+  int http_status = 0;                                    ///< Outcome::http_status
+  std::chrono::microseconds elapsed{0};                   ///< Outcome::elapsed
+  std::string reason;                                     ///< Outcome::reason
+
+  // Hold music, held steps only: started by RequestHooks::on_waiting, stopped by the outcome.
+  int hold_music_starts = 0;                       ///< must be 0 or 1
+  std::chrono::microseconds hold_music_after{0};   ///< from execute() to the music starting
+  std::chrono::microseconds hold_music_played{0};  ///< from the music starting to the outcome
 };
 
 /// What happened to one call.
@@ -63,6 +72,13 @@ class FlowEngine {
   /// `client` must be driven by `io` (passthru::AsioEventLoop).
   void run(passthru::PassthruClient& client);
 
+  /// For RequestHooks::on_waiting: the request has waited long enough for
+  /// the caller to notice, so the call it holds hears hold music until its
+  /// outcome comes. A request the caller does not wait for (hold_caller
+  /// false) has no one to play to and is ignored. Runs on the io_context
+  /// thread, like the outcome callbacks (the client has no executor).
+  void start_hold_music(const passthru::RequestInfo& request);
+
   const std::vector<CallRecord>& records() const noexcept { return records_; }
   const EngineStats& stats() const noexcept { return stats_; }
 
@@ -78,6 +94,9 @@ class FlowEngine {
     Clock::time_point started;
     std::size_t applets_run = 0;
     std::uint64_t awaiting = 0;  ///< id of the held request, 0 when none
+    Clock::time_point sent;      ///< when the held request was made
+    int hold_music_starts = 0;   ///< for the held request
+    Clock::time_point hold_music_started;
     bool ended = false;
   };
 
@@ -87,6 +106,7 @@ class FlowEngine {
   void pause(std::size_t index, std::chrono::milliseconds duration, const Applet* next);
   void send(std::size_t index, const Applet& step);
   void on_outcome(std::size_t index, const Applet& step, passthru::Outcome outcome);
+  void stop_hold_music(LiveCall& call, StepRecord& step);
   void on_detached_outcome(std::size_t index, const Applet& step, passthru::Outcome outcome);
   void end_call(std::size_t index, std::string problem = {});
   void finish_if_done();
@@ -97,6 +117,9 @@ class FlowEngine {
   passthru::PassthruClient* client_ = nullptr;
 
   std::vector<LiveCall> calls_;
+  /// Held request id -> its call. Kept after the outcome, so that a late
+  /// on_waiting is caught rather than taken for a request not held.
+  std::unordered_map<std::uint64_t, std::size_t> held_requests_;
   std::vector<CallRecord> records_;
   std::vector<std::size_t> arrival_order_;
   std::size_t next_arrival_ = 0;

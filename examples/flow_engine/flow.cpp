@@ -255,7 +255,9 @@ FlowBook FlowBook::load(const std::string& path) {
   if (!doc.is_object() || !doc.contains("flows") || !doc.at("flows").is_array() || doc.at("flows").empty()) {
     file.fail("expected {\"flows\": [ ... ]} with at least one flow");
   }
+  file.only(doc, {"flows", "hold_music_after_ms"});
   FlowBook book;
+  book.hold_music_after_ = file.millis_or(doc, "hold_music_after_ms", book.hold_music_after_);
   for (const json& entry : doc.at("flows")) {
     if (!entry.is_object()) file.fail("each flow must be a JSON object");
     Flow flow;

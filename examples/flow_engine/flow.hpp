@@ -79,9 +79,14 @@ class FlowBook {
   const std::vector<Flow>& flows() const noexcept { return flows_; }
   /// The customer servers the flows' URLs name.
   std::set<std::string> servers() const;
+  /// How long a held caller waits before hearing hold music ("hold_music_after_ms"
+  /// at the top of the file; 0, the default: never). Client-wide, as the
+  /// library's RequestHooks::waiting_after is.
+  std::chrono::milliseconds hold_music_after() const noexcept { return hold_music_after_; }
 
  private:
   std::vector<Flow> flows_;
+  std::chrono::milliseconds hold_music_after_{0};
 };
 
 /// `text` with every `{name}` replaced by `variables.at(name)`; unknown names stay as written.

@@ -5,7 +5,7 @@
 // answer deterministically from the call, so --check can tell whether every
 // call went where the servers' design says it must.
 //
-// Usage: flow_engine [--calls N] [--flows PATH] [--ramp-ms MS] [--seed N] [--check]
+// Usage: flow_engine [--calls N] [--flows PATH] [--ramp-ms MS] [--seed N] [--check] [--metrics-out FILE]
 
 #include "call_plan.hpp"
 #include "customer_servers.hpp"
@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -49,16 +50,18 @@ struct Options {
   std::chrono::milliseconds ramp{500};
   std::uint32_t seed = 20240122;
   bool check = false;
+  std::string metrics_out;  ///< empty: the metrics are only printed
 };
 
 const char* const kUsage =
-    "usage: flow_engine [--calls N] [--flows PATH] [--ramp-ms MS] [--seed N] [--check]\n"
+    "usage: flow_engine [--calls N] [--flows PATH] [--ramp-ms MS] [--seed N] [--check] [--metrics-out FILE]\n"
     "  --calls N     simulated calls, 1 to 20000, spread round robin over the flows (default 3000)\n"
     "  --flows PATH  the flow file (default " FLOW_ENGINE_DEFAULT_FLOWS
     ")\n"
     "  --ramp-ms MS  calls arrive uniformly over this time (default 500)\n"
     "  --seed N      the same seed makes the same calls (default 20240122)\n"
-    "  --check       compare every tally with the servers' design; exit 1 on any difference\n";
+    "  --check       compare every tally with the servers' design; exit 1 on any difference\n"
+    "  --metrics-out FILE  also write the client's metrics there, in the Prometheus text format\n";
 
 unsigned long long number(const char* flag, const char* text, unsigned long long low,
                           unsigned long long high) {
@@ -89,6 +92,8 @@ Options parse(int argc, char** argv) {
       options.seed = static_cast<std::uint32_t>(number("--seed", value(), 0, 0xffffffffULL));
     } else if (arg == "--check") {
       options.check = true;
+    } else if (arg == "--metrics-out") {
+      options.metrics_out = value();
     } else if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       std::exit(0);
@@ -128,6 +133,12 @@ int main(int argc, char** argv) try {
   // socket the client has closed; that must not kill the process.
   std::signal(SIGPIPE, SIG_IGN);
   const rlim_t open_files = raise_open_files_limit();
+  std::ofstream metrics_file;  // opened now, so a bad path fails before the run
+  if (!options.metrics_out.empty()) {
+    metrics_file.open(options.metrics_out);
+    if (!metrics_file)
+      throw std::invalid_argument("--metrics-out: cannot write '" + options.metrics_out + "'");
+  }
 
   FlowBook book = FlowBook::load(options.flows);
   const std::vector<std::string>& known = customer_server_names();
@@ -180,6 +191,10 @@ int main(int argc, char** argv) try {
       "one io_context thread runs the engine and the PassthruClient (AsioEventLoop); max_in_flight %zu, "
       "open files limit %llu\n",
       client_options.max_in_flight, static_cast<unsigned long long>(open_files));
+  if (book.hold_music_after().count() > 0) {
+    std::printf("a held caller hears hold music once the request has waited %lld ms (hooks.waiting_after)\n",
+                static_cast<long long>(book.hold_music_after().count()));
+  }
   std::printf("customer servers on 127.0.0.1:");
   for (const auto& server : servers) {
     std::printf(" %s :%d (%zu threads)%s", server->name().c_str(), server->port(), server->threads(),
@@ -189,9 +204,22 @@ int main(int argc, char** argv) try {
   asio::io_context io(1);  // one thread: Asio may skip its locks
   passthru::AsioEventLoop loop(io);
   FlowEngine engine(io, book, plan);
+  // Hold music only when the wait is noticeable: the client calls on_waiting
+  // once a request has waited waiting_after with no outcome yet (never for a
+  // step whose timeout is not longer), and the engine stops the music when
+  // the outcome comes. Without an executor, hooks run where the outcome
+  // callbacks do: on io's thread, so the engine needs no lock here either.
+  client_options.hooks.waiting_after = book.hold_music_after();
+  client_options.hooks.on_waiting = [&engine](const passthru::RequestInfo& request,
+                                              std::chrono::milliseconds /*waited*/) {
+    engine.start_hold_music(request);
+  };
+  passthru::MetricsSnapshot metrics;
   {
     passthru::PassthruClient client(loop, client_options);
     engine.run(client);
+    // Every call has ended and every request has its outcome: the run's final figures.
+    metrics = client.metrics();
   }  // destroyed before the engine its callbacks reach, while io is not running
 
   RunResults results;
@@ -200,12 +228,20 @@ int main(int argc, char** argv) try {
   results.records = &engine.records();
   results.stats = &engine.stats();
   results.expected = options.check ? &expected : nullptr;
+  results.hold_music_after = book.hold_music_after();
+  results.metrics = &metrics;
   for (const auto& server : servers) {
     server->stop();  // releases the answers still held back, then every count is final
     results.received[server->name()] = server->received();
   }
 
   print_tables(results);
+  if (metrics_file.is_open()) {
+    metrics_file << passthru::to_prometheus(metrics);
+    metrics_file.close();
+    if (!metrics_file) throw std::runtime_error("--metrics-out: cannot write '" + options.metrics_out + "'");
+    std::printf("metrics written to %s (Prometheus text format)\n", options.metrics_out.c_str());
+  }
   const EngineStats& stats = engine.stats();
   std::printf(
       "\nran %zu calls in %.2f s; at most %zu calls in progress and %zu Passthru requests in flight at "
@@ -222,7 +258,8 @@ int main(int argc, char** argv) try {
   if (found.empty()) {
     std::printf(
         "check: OK: every call ended exactly once, where the customer servers were built to send it, and "
-        "each server received each of its requests exactly once\n");
+        "each server received each of its requests exactly once; hold music played only once the wait was "
+        "noticeable, and client.metrics() agrees with the engine's tallies\n");
     return 0;
   }
   std::printf("check: FAILED: %zu differences from the servers' design\n", found.size());

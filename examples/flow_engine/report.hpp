@@ -6,6 +6,9 @@
 #include "expectations.hpp"
 #include "flow.hpp"
 
+#include <passthru/metrics.hpp>
+
+#include <chrono>
 #include <map>
 #include <string>
 #include <vector>
@@ -22,14 +25,21 @@ struct RunResults {
   const std::vector<ExpectedCall>* expected = nullptr;
   /// Requests each customer server received, by CallSid.
   std::map<std::string, std::map<std::string, int>> received;
+  /// RequestHooks::waiting_after: a held caller hears hold music after this wait; 0: never.
+  std::chrono::milliseconds hold_music_after{0};
+  /// client.metrics(), taken after every call ended, just before the client was destroyed.
+  const passthru::MetricsSnapshot* metrics = nullptr;
 };
 
 /// Per flow: where the calls went (with the expected count when checking),
-/// the requests the callers did not wait for, and latency percentiles.
+/// the requests the callers did not wait for, latency percentiles and the
+/// calls that heard hold music; then the client's metrics per step.
 void print_tables(const RunResults& results);
 
 /// Every way the run differs from the design: tallies, each call's path and
-/// prompts, calls that did not end exactly once, requests each server received.
+/// prompts, calls that did not end exactly once, requests each server received,
+/// hold music where the wait was not noticeable (or none where it was), and
+/// client metrics that disagree with the engine's own tallies.
 /// Empty when the run is exactly as designed. Needs `results.expected`.
 std::vector<std::string> differences(const RunResults& results);
 
