@@ -152,6 +152,25 @@ void validate_tls(const TlsOptions& tls) {
   }
 }
 
+// HTTP/2 goes over TLS only: h2c (prior knowledge) would do for http://, but
+// libcurl 7.88, Debian 12's, fails every request after the first on a reused
+// h2c connection with "Error in the HTTP2 framing layer" (curl #10634, fixed
+// in 8.0.0).
+void validate_http_version(HttpVersion version, const std::string& scheme) {
+  if (version == HttpVersion::automatic || version == HttpVersion::http1_1) return;
+  if (version != HttpVersion::http2) {
+    throw ConfigError("http_version", fmt::format("{} is not an HttpVersion", static_cast<int>(version)));
+  }
+  if (scheme != "https") {
+    throw ConfigError("http_version", "HTTP/2 is offered over https:// only: use automatic or http1_1 for http://");
+  }
+  const curl_version_info_data* curl = curl_version_info(CURLVERSION_NOW);
+  if ((curl->features & CURL_VERSION_HTTP2) == 0) {
+    throw ConfigError("http_version",
+                      fmt::format("the libcurl in use ({}) was built without HTTP/2", curl->version));
+  }
+}
+
 void validate_names(const std::vector<std::string>& names, const char* field) {
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (names[i].empty()) throw ConfigError(fmt::format("{}[{}]", field, i), "must not be empty");
@@ -225,6 +244,7 @@ StepConfig StepConfig::build(StepOptions options) {
     throw ConfigError("max_redirects",
                       fmt::format("must be between 0 and {}, got {}", kMaxRedirects, options.max_redirects));
   }
+  validate_http_version(options.http_version, scheme);
   if (options.signing_keys.size() > kMaxSigningKeys) {
     throw ConfigError("signing_keys", fmt::format("holds {} keys: at most {} (the current key and the next)",
                                                   options.signing_keys.size(), kMaxSigningKeys));

@@ -55,11 +55,12 @@ struct Transfer {
   std::string answer;
   bool too_large = false;
   std::size_t head_bytes = 0;
-  bool interim = false;    // the last head seen was a 1xx
-  bool queued = false;     // waiting for a slot under ClientOptions::max_in_flight
-  bool running = false;    // added to the multi handle
-  std::string blocked;     // an address the destination guard refused
-  bool permitted = false;  // the guard let at least one connection attempt through
+  bool interim = false;       // the last head seen was a 1xx
+  bool queued = false;        // waiting for a slot under ClientOptions::max_in_flight or max_per_origin
+  bool origin_bound = false;  // queued because its origin had max_per_origin running
+  bool running = false;       // added to the multi handle
+  std::string blocked;        // an address the destination guard refused
+  bool permitted = false;     // the guard let at least one connection attempt through
   const DestinationGuard* guard = nullptr;
   TransferEngine* engine = nullptr;
   std::vector<std::string> call_secrets;  // values of the call's secret parameters
@@ -381,6 +382,7 @@ TransferEngine::TransferEngine(const ClientOptions& options)
       utc_offset_(options.utc_offset),
       user_agent_(options.user_agent.empty() ? "passthru/" PASSTHRU_VERSION_STRING : options.user_agent),
       max_in_flight_(options.max_in_flight),
+      max_per_origin_(options.max_per_origin),
       max_idle_seconds_(options.connection_max_idle.count()),
       key_prefix_(random_key_prefix()),
       guard_(options.block_private_destinations, options.allowed_destinations),
@@ -641,12 +643,32 @@ void TransferEngine::start(Submission submission) {
     dispatch([hooks = hooks_config_, info = ref.info] { hooks->on_start(*info); }, ref);
   }
   // on_start may have cancelled it (queued as a command): it is still here.
-  if (max_in_flight_ == 0 || running_ < max_in_flight_) {
-    launch(ref);
-  } else {
-    ref.queued = true;
+  schedule(ref);
+}
+
+bool TransferEngine::origin_has_room(const std::string& origin) const {
+  if (max_per_origin_ == 0) return true;
+  const auto found = origin_slots_.find(origin);
+  return found == origin_slots_.end() || found->second.running < max_per_origin_;
+}
+
+// Runs the request now, or queues it: behind its origin while that origin has
+// max_per_origin running (so one slow customer cannot hold every slot), else
+// behind the client while max_in_flight run. Either wait counts against its
+// own deadline.
+void TransferEngine::schedule(Transfer& transfer) {
+  const std::string& origin = transfer.step.data().origin;
+  if (!origin_has_room(origin)) {
+    transfer.queued = true;
+    transfer.origin_bound = true;
     queued_count_.fetch_add(1, std::memory_order_relaxed);
-    waiting_.push_back(ref.id);
+    origin_slots_[origin].waiting.push_back(transfer.id);
+  } else if (max_in_flight_ != 0 && running_ >= max_in_flight_) {
+    transfer.queued = true;
+    queued_count_.fetch_add(1, std::memory_order_relaxed);
+    waiting_.push_back(transfer.id);
+  } else {
+    launch(transfer);
   }
 }
 
@@ -768,20 +790,59 @@ void TransferEngine::launch(Transfer& transfer) {
   }
   transfer.running = true;
   ++running_;
+  if (max_per_origin_ != 0) ++origin_slots_[step.origin].running;
 }
 
-void TransferEngine::launch_waiting() {
+void TransferEngine::launch_waiting(const std::string* freed_origin) {
   // finish() calls this and launch() can call finish(): one loop, no recursion.
   if (launching_ || shutting_down_) return;
   launching_ = true;
-  while (!waiting_.empty() && (max_in_flight_ == 0 || running_ < max_in_flight_)) {
+  const auto room = [&] { return max_in_flight_ == 0 || running_ < max_in_flight_; };
+  // A request whose deadline has passed while it waited is not sent now: the
+  // deadline timer, due this turn, ends it with the reason it never started.
+  const auto now = Clock::now();
+  const auto due = [&](const Transfer& transfer) { return transfer.deadline->first <= now; };
+  // A slot of this origin came free: its oldest waiting request goes next,
+  // at once if the client has room, else to the client's queue.
+  if (freed_origin != nullptr && max_per_origin_ != 0) {
+    const auto slots = origin_slots_.find(*freed_origin);
+    while (slots != origin_slots_.end() && !slots->second.waiting.empty() &&
+           slots->second.running < max_per_origin_) {
+      const std::uint64_t id = slots->second.waiting.front();
+      slots->second.waiting.pop_front();
+      const auto found = active_.find(id);
+      if (found == active_.end() || !found->second->queued) continue;  // cancelled or expired while queued
+      Transfer& transfer = *found->second;
+      if (due(transfer)) continue;
+      transfer.origin_bound = false;
+      if (!room()) {
+        waiting_.push_back(id);
+        break;
+      }
+      transfer.queued = false;
+      queued_count_.fetch_sub(1, std::memory_order_relaxed);
+      launch(transfer);
+    }
+    if (slots != origin_slots_.end() && slots->second.running == 0 && slots->second.waiting.empty()) {
+      origin_slots_.erase(slots);  // an origin at rest costs nothing
+    }
+  }
+  while (!waiting_.empty() && room()) {
     const std::uint64_t id = waiting_.front();
     waiting_.pop_front();
     const auto found = active_.find(id);
     if (found == active_.end() || !found->second->queued) continue;  // cancelled or expired while queued
-    found->second->queued = false;
+    Transfer& transfer = *found->second;
+    if (due(transfer)) continue;
+    const std::string& origin = transfer.step.data().origin;
+    if (!origin_has_room(origin)) {
+      transfer.origin_bound = true;
+      origin_slots_[origin].waiting.push_back(id);
+      continue;
+    }
+    transfer.queued = false;
     queued_count_.fetch_sub(1, std::memory_order_relaxed);
-    launch(*found->second);
+    launch(transfer);
   }
   launching_ = false;
 }
@@ -888,6 +949,10 @@ void TransferEngine::fire_notices(Clock::time_point now) {
 
 std::string TransferEngine::timeout_detail(const Transfer& transfer) const {
   const auto timeout = transfer.step.data().options.timeout.count();
+  if (transfer.queued && transfer.origin_bound) {
+    return fmt::format("no answer within {} ms (never started: max_per_origin {} reached for {})", timeout,
+                       max_per_origin_, transfer.step.data().origin);
+  }
   if (transfer.queued) {
     return fmt::format("no answer within {} ms (never started: max_in_flight {} reached)", timeout,
                        max_in_flight_);
@@ -937,11 +1002,14 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
     }
     curl_multi_remove_handle(multi_, owned->easy);
     --running_;
+    if (max_per_origin_ != 0) --origin_slots_[owned->step.data().origin].running;
   }
   judge_origin(*owned, result);
+  const StepConfig step = owned->step;  // keeps the origin's name alive past the callback
+  const bool freed = owned->running;
   complete(*owned, result, &wire);
   release(std::move(owned));
-  launch_waiting();
+  launch_waiting(freed ? &step.data().origin : nullptr);
 }
 
 // Tells the origin's circuit breaker how the request went. Only what the

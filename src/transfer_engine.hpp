@@ -136,7 +136,9 @@ class TransferEngine {
   void describe(Transfer& transfer, bool built);
   void fire_notices(Clock::time_point now);
   void launch(Transfer& transfer);
-  void launch_waiting();
+  void launch_waiting(const std::string* freed_origin = nullptr);
+  void schedule(Transfer& transfer);
+  bool origin_has_room(const std::string& origin) const;
   void drain_curl_messages();
   void expire_deadlines(Clock::time_point now);
   void rearm_timer();
@@ -152,6 +154,7 @@ class TransferEngine {
   std::optional<std::chrono::minutes> utc_offset_;
   std::string user_agent_;
   std::size_t max_in_flight_;
+  std::size_t max_per_origin_;
   long long max_idle_seconds_;
   std::string key_prefix_;
   DestinationGuard guard_;
@@ -184,9 +187,14 @@ class TransferEngine {
   std::optional<Clock::time_point> curl_due_;
   std::optional<Clock::time_point> armed_;
   std::vector<CURL*> spare_handles_;
-  std::deque<std::uint64_t> waiting_;         // ids queued for a slot, oldest first
-  std::atomic<std::size_t> queued_count_{0};  // transfers queued for a slot
-  std::size_t running_ = 0;                   // transfers added to multi_
+  std::deque<std::uint64_t> waiting_;  // ids queued for a slot, oldest first
+  struct OriginSlots {
+    std::size_t running = 0;
+    std::deque<std::uint64_t> waiting;  // ids queued behind max_per_origin, oldest first
+  };
+  std::unordered_map<std::string, OriginSlots> origin_slots_;  // only with max_per_origin
+  std::atomic<std::size_t> queued_count_{0};                   // transfers queued for a slot
+  std::size_t running_ = 0;                                    // transfers added to multi_
   bool launching_ = false;
   bool shutting_down_ = false;
 };

@@ -83,6 +83,12 @@ struct ClientOptions {
   /// their own timeout, so a request that never gets a slot still ends
   /// on_timeout by its deadline. 0: no limit.
   std::size_t max_in_flight = 4096;
+  /// Requests running at once to one origin (scheme, host and port), so one
+  /// slow customer cannot take every slot of max_in_flight from the others.
+  /// Further requests to it wait, oldest first, within their own timeout
+  /// (reason "never started: max_per_origin N reached for ORIGIN" if the
+  /// wait outlasts it). 0 (the default): no limit.
+  std::size_t max_per_origin = 0;
   /// A kept-alive connection idle longer than this is closed, not reused.
   /// Shorter than the common server keep-alive of 5 s, so we rarely reuse a
   /// connection the server is closing (libcurl would then send the request

@@ -74,8 +74,12 @@ struct Outcome {
   /// The address connected to, "127.0.0.1:8080" or "[::1]:8443"; empty when
   /// no connection was attempted.
   std::string remote_address;
-  /// True when the request went over a kept-alive connection.
+  /// True when the request went over a kept-alive connection (for HTTP/2,
+  /// also one another request was using at the same time).
   bool connection_reused = false;
+  /// The HTTP version of the answer: 11 for HTTP/1.1, 20 for HTTP/2, 10 for
+  /// HTTP/1.0; 0 when no answer arrived.
+  int http_version = 0;
   /// The W3C trace id (32 lower-case hex digits) the request carried: the
   /// call's own (CallContext::traceparent) or a new one. For a request the
   /// client never started (destroyed first), the call's own or empty.

@@ -69,6 +69,25 @@ struct TlsOptions {
   bool verify_host = true;
 };
 
+/// The HTTP version a step asks for. libcurl's connection reuse may still
+/// send a request over a connection that speaks another version;
+/// Outcome::http_version says which one answered.
+enum class HttpVersion {
+  /// HTTP/2 over https:// when the server offers it by ALPN, HTTP/1.1
+  /// otherwise (and always for http://). Requests to one https origin that
+  /// start together wait for its first connection to say whether it
+  /// multiplexes, then share it; with a libcurl built without HTTP/2, HTTP/1.1.
+  automatic,
+  /// HTTP/1.1 only, one request per connection at a time: for a server that
+  /// mishandles HTTP/2, or to open connections without waiting for the first.
+  http1_1,
+  /// As automatic, but StepConfig::build() refuses the step when the libcurl
+  /// in use cannot do HTTP/2, or when the URL is http:// (no cleartext h2c).
+  /// A server that does not offer h2 is still answered over HTTP/1.1: libcurl
+  /// offers both by ALPN.
+  http2,
+};
+
 /// Everything that configures one Passthru step, with its defaults.
 /// Turn it into a StepConfig with StepConfig::build(), which validates it.
 struct StepOptions {
@@ -100,6 +119,8 @@ struct StepOptions {
   /// or errors. Authorization, Proxy-Authorization and Cookie headers, URL
   /// user-info, signing keys and the TLS key password always are.
   std::vector<std::string> secret_names;
+  /// HTTP/2 when the server offers it (the default), or HTTP/1.1 only.
+  HttpVersion http_version = HttpVersion::automatic;
 };
 
 /// Thrown by StepConfig::build() for an invalid StepOptions. what() names
