@@ -114,7 +114,8 @@ static_assert(static_cast<int>(passthru::Errc::timed_out) == PASSTHRU_ERROR_TIME
                   static_cast<int>(passthru::Errc::transport_failed) == PASSTHRU_ERROR_TRANSPORT_FAILED &&
                   static_cast<int>(passthru::Errc::blocked_destination) ==
                       PASSTHRU_ERROR_BLOCKED_DESTINATION &&
-                  static_cast<int>(passthru::Errc::circuit_open) == PASSTHRU_ERROR_CIRCUIT_OPEN,
+                  static_cast<int>(passthru::Errc::circuit_open) == PASSTHRU_ERROR_CIRCUIT_OPEN &&
+                  static_cast<int>(passthru::Errc::background_full) == PASSTHRU_ERROR_BACKGROUND_FULL,
               "error codes map one to one");
 
 // A refusal that is the caller's doing, short of a step config error.
@@ -214,6 +215,15 @@ passthru::StepOptions step_options(const passthru_step_config& c) {
   o.max_redirects = c.max_redirects;
   o.signing_keys = strings(c.signing_keys, c.signing_key_count, "signing_keys");
   o.secret_names = strings(c.secret_names, c.secret_name_count, "secret_names");
+  switch (enum_value(c.http_version)) {
+    case PASSTHRU_HTTP_AUTOMATIC: o.http_version = passthru::HttpVersion::automatic; break;
+    case PASSTHRU_HTTP_1_1: o.http_version = passthru::HttpVersion::http1_1; break;
+    case PASSTHRU_HTTP_2: o.http_version = passthru::HttpVersion::http2; break;
+    default:
+      throw passthru::ConfigError(
+          "http_version", "must be PASSTHRU_HTTP_AUTOMATIC, PASSTHRU_HTTP_1_1 or PASSTHRU_HTTP_2, got " +
+                              std::to_string(enum_value(c.http_version)));
+  }
   return o;
 }
 
@@ -246,6 +256,7 @@ void with_c_outcome(const passthru::Outcome& outcome, Use&& use) {
   c.content_type = outcome.content_type.c_str();
   c.answer = outcome.answer.c_str();
   c.answer_length = outcome.answer.size();
+  c.http_version = outcome.http_version;
 
   std::string error_text;
   if (outcome.error) {

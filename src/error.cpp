@@ -26,6 +26,7 @@ class Category final : public std::error_category {
       case Errc::transport_failed: return "transport failure";
       case Errc::blocked_destination: return "blocked destination";
       case Errc::circuit_open: return "circuit open";
+      case Errc::background_full: return "background queue full";
     }
     return "unknown passthru error";
   }

@@ -61,6 +61,7 @@ StepMetrics StepCounters::read() const {
     metrics.by_status_class[i] = by_status_class_[i].load(kRelaxed);
   }
   metrics.slow_answers = slow_answers_.load(kRelaxed);
+  metrics.background_dropped = background_dropped_.load(kRelaxed);
   metrics.bytes_sent = bytes_sent_.load(kRelaxed);
   metrics.bytes_received = bytes_received_.load(kRelaxed);
   metrics.latency.upper_bounds = upper_bounds_;

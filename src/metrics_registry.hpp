@@ -29,6 +29,8 @@ class StepCounters {
   void accepted() noexcept;
   /// An accepted request ended with `outcome`.
   void completed(const Outcome& outcome, std::chrono::microseconds slow_threshold) noexcept;
+  /// A fire-and-forget request was dropped (it completes too).
+  void dropped_from_background() noexcept { background_dropped_.fetch_add(1, std::memory_order_relaxed); }
 
   StepMetrics read() const;
   const std::string& name() const noexcept { return name_; }
@@ -41,6 +43,7 @@ class StepCounters {
   Counter requests_{0};
   Counter in_flight_{0};
   Counter slow_answers_{0};
+  Counter background_dropped_{0};
   Counter bytes_sent_{0};
   Counter bytes_received_{0};
   std::array<Counter, kRouteCount> by_route_{};

@@ -215,6 +215,12 @@ std::string to_prometheus(const MetricsSnapshot& snapshot, std::string_view pref
   exposition.family("_in_flight", "gauge", "Requests accepted and not yet completed, per step.");
   for (const StepMetrics& s : steps) exposition.step_sample("_in_flight", s.step, s.in_flight);
 
+  exposition.family("_background_dropped_total", "counter",
+                    "Fire-and-forget requests dropped unsent because max_background were running, per step.");
+  for (const StepMetrics& s : steps) {
+    exposition.step_sample("_background_dropped_total", s.step, s.background_dropped);
+  }
+
   exposition.family("_bytes_sent_total", "counter", "Request heads and bodies sent, per step, in bytes.");
   for (const StepMetrics& s : steps) exposition.step_sample("_bytes_sent_total", s.step, s.bytes_sent);
 
@@ -233,6 +239,9 @@ std::string to_prometheus(const MetricsSnapshot& snapshot, std::string_view pref
 
   exposition.family("_client_queued", "gauge", "Requests waiting for a slot under max_in_flight.");
   exposition.sample("_client_queued", snapshot.queued);
+
+  exposition.family("_client_background", "gauge", "Fire-and-forget requests running in the background.");
+  exposition.sample("_client_background", snapshot.background);
 
   exposition.family("_slow_answer_threshold_seconds", "gauge",
                     "Answers slower than this are counted as slow answers.");

@@ -162,7 +162,8 @@ void validate_http_version(HttpVersion version, const std::string& scheme) {
     throw ConfigError("http_version", fmt::format("{} is not an HttpVersion", static_cast<int>(version)));
   }
   if (scheme != "https") {
-    throw ConfigError("http_version", "HTTP/2 is offered over https:// only: use automatic or http1_1 for http://");
+    throw ConfigError("http_version",
+                      "HTTP/2 is offered over https:// only: use automatic or http1_1 for http://");
   }
   const curl_version_info_data* curl = curl_version_info(CURLVERSION_NOW);
   if ((curl->features & CURL_VERSION_HTTP2) == 0) {

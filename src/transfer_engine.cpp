@@ -69,6 +69,7 @@ struct Transfer {
   std::string span_id;
   std::shared_ptr<RequestInfo> info;  // for the hooks; null when there are none
   CircuitBreakers::Admission admission = CircuitBreakers::Admission::send;
+  bool background = false;  // fire and forget: the call had its outcome when the request started
   std::optional<std::multimap<Clock::time_point, std::uint64_t>::iterator> notice;
   char error[CURL_ERROR_SIZE] = {};
 
@@ -349,6 +350,13 @@ void read_wire(CURL* easy, Wire& wire) {
   long new_connections = 0;
   curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_connections);
   wire.connection_reused = !wire.remote_address.empty() && new_connections == 0;
+  long version = 0;  // a CURL_HTTP_VERSION_* constant, 0 before an answer
+  curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+  wire.http_version = version == CURL_HTTP_VERSION_1_0   ? 10
+                      : version == CURL_HTTP_VERSION_1_1 ? 11
+                      : version == CURL_HTTP_VERSION_2_0 ? 20
+                      : version == CURL_HTTP_VERSION_3   ? 30
+                                                         : 0;
 }
 
 }  // namespace
@@ -372,6 +380,7 @@ void validate(const ClientOptions& options) {
   if (options.connection_max_idle.count() < 0) refuse("connection_max_idle: negative");
   if (options.slow_answer_threshold.count() <= 0) refuse("slow_answer_threshold: must be greater than 0");
   if (options.hooks.waiting_after.count() < 0) refuse("hooks.waiting_after: negative");
+  if (options.max_background == 0) refuse("max_background: must be at least 1");
   validate_latency_buckets(options.latency_buckets);
 }
 
@@ -383,6 +392,7 @@ TransferEngine::TransferEngine(const ClientOptions& options)
       user_agent_(options.user_agent.empty() ? "passthru/" PASSTHRU_VERSION_STRING : options.user_agent),
       max_in_flight_(options.max_in_flight),
       max_per_origin_(options.max_per_origin),
+      max_background_(options.max_background),
       max_idle_seconds_(options.connection_max_idle.count()),
       key_prefix_(random_key_prefix()),
       guard_(options.block_private_destinations, options.allowed_destinations),
@@ -401,6 +411,9 @@ TransferEngine::TransferEngine(const ClientOptions& options)
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &TransferEngine::on_curl_timer);
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  // libcurl's default since 7.62, said here because CURLOPT_PIPEWAIT relies on
+  // it. CURLMOPT_MAX_CONCURRENT_STREAMS stays at 100 per connection.
+  curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
 }
 
 TransferEngine::~TransferEngine() {
@@ -631,6 +644,8 @@ void TransferEngine::start(Submission submission) {
     }
   }
 
+  if (step.options.fire_and_forget && !send_in_background(*transfer)) return;
+
   // From here the deadline timer owns the request, queued or running.
   transfer->deadline = deadlines_.emplace(deadline, transfer->id);
   const RequestHooks& hooks = *hooks_config_;
@@ -644,6 +659,37 @@ void TransferEngine::start(Submission submission) {
   }
   // on_start may have cancelled it (queued as a command): it is still here.
   schedule(ref);
+}
+
+// A fire-and-forget step: the call goes to default_next now, and the
+// request goes on without it, within max_background. False when it was
+// dropped instead (the call still goes on; nothing is sent).
+bool TransferEngine::send_in_background(Transfer& transfer) {
+  const StepData& step = transfer.step.data();
+  Outcome now;
+  now.request_id = transfer.id;
+  now.route = Route::default_next;
+  now.target = step.options.routes.default_next;
+  now.background = true;
+  now.trace_id = transfer.trace_id;
+  now.span_id = transfer.span_id;
+  if (background_.load(std::memory_order_relaxed) >= max_background_) {
+    HttpResult result;
+    result.transport = Transport::failed;
+    result.error = Errc::background_full;
+    result.detail = fmt::format(
+        "not sent: {} fire-and-forget requests already in the background (max_background)", max_background_);
+    if (transfer.counters != nullptr) transfer.counters->dropped_from_background();
+    complete(transfer, std::move(result));
+    return false;
+  }
+  background_.fetch_add(1, std::memory_order_relaxed);
+  transfer.background = true;
+  now.reason = "sent in the background (fire and forget): the call goes on now";
+  now.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - transfer.started);
+  deliver(transfer, std::move(now), false);
+  transfer.on_outcome = nullptr;  // the callback has had its one outcome
+  return true;
 }
 
 bool TransferEngine::origin_has_room(const std::string& origin) const {
@@ -729,6 +775,17 @@ void TransferEngine::launch(Transfer& transfer) {
   curl_easy_setopt(easy, CURLOPT_QUICK_EXIT, 1L);
   curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, static_cast<long>(max_idle_seconds_));
   curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  // HTTP/2 by ALPN over TLS only (see StepConfig::build for h2c). Without
+  // HTTP/2 in libcurl, setting 2TLS fails and HTTP/1.1 is used.
+  const bool http1_only = step.options.http_version == HttpVersion::http1_1;
+  curl_easy_setopt(easy, CURLOPT_HTTP_VERSION,
+                   static_cast<long>(http1_only ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS));
+  // Requests that start together wait for the origin's first connection to
+  // say whether it multiplexes, instead of opening one connection each: over
+  // https that is known after the TLS handshake, so an HTTP/1.1 server costs
+  // them one handshake; over http:// libcurl would hold them until the first
+  // answer arrived, so there it stays off. Each request's deadline holds.
+  if (!http1_only && step.origin.rfind("https://", 0) == 0) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
   // Proxy environment variables are not read: where a request goes is the
   // step's URL alone.
   curl_easy_setopt(easy, CURLOPT_PROXY, "");
@@ -1005,6 +1062,7 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
     if (max_per_origin_ != 0) --origin_slots_[owned->step.data().origin].running;
   }
   judge_origin(*owned, result);
+  if (owned->background) background_.fetch_sub(1, std::memory_order_relaxed);
   const StepConfig step = owned->step;  // keeps the origin's name alive past the callback
   const bool freed = owned->running;
   complete(*owned, result, &wire);
@@ -1041,6 +1099,7 @@ MetricsSnapshot TransferEngine::metrics() const {
   MetricsSnapshot snapshot = metrics_.snapshot(in_flight_.load(std::memory_order_relaxed),
                                                queued_count_.load(std::memory_order_relaxed));
   snapshot.origins = breakers_.snapshot();
+  snapshot.background = background_.load(std::memory_order_relaxed);
   std::sort(snapshot.origins.begin(), snapshot.origins.end(),
             [](const OriginMetrics& a, const OriginMetrics& b) { return a.origin < b.origin; });
   return snapshot;
@@ -1059,6 +1118,12 @@ void TransferEngine::release(std::unique_ptr<Transfer> transfer) {
 void TransferEngine::complete(Transfer& transfer, HttpResult result, const Wire* wire) {
   const StepData& data = transfer.step.data();
   Outcome outcome = data.router.route(result);
+  if (result.error == Errc::background_full) {
+    // A fire-and-forget call goes on whatever becomes of its request.
+    outcome.route = Route::default_next;
+    outcome.target = data.options.routes.default_next;
+    outcome.background = true;
+  }
   if (wire != nullptr) {
     outcome.timings = wire->timings;
     outcome.attempts = wire->attempts;
@@ -1066,6 +1131,7 @@ void TransferEngine::complete(Transfer& transfer, HttpResult result, const Wire*
     outcome.bytes_received = wire->bytes_received;
     outcome.remote_address = wire->remote_address;
     outcome.connection_reused = wire->connection_reused;
+    outcome.http_version = wire->http_version;
   }
   // A reason quotes libcurl and the server; neither may carry a secret out.
   if (!data.secrets.empty()) outcome.reason = redact(std::move(outcome.reason), data.secrets);
@@ -1113,6 +1179,7 @@ void TransferEngine::log_outcome(const Transfer& transfer, const Outcome& outcom
   field("target", log_target(outcome.target, data, &transfer.call_secrets));
   field("reason", outcome.reason);
   if (slow) fmt::format_to(out, " slow=true");
+  if (transfer.background || outcome.background) fmt::format_to(out, " background=true");
   ms("elapsed_ms", outcome.elapsed);
   ms("queued_ms", outcome.timings.queued);
   ms("dns_ms", outcome.timings.dns);
@@ -1124,6 +1191,10 @@ void TransferEngine::log_outcome(const Transfer& transfer, const Outcome& outcom
   if (!outcome.remote_address.empty()) {
     field("remote", outcome.remote_address);
     fmt::format_to(out, " reused={}", outcome.connection_reused);
+  }
+  if (const int version = outcome.http_version; version != 0) {  // "http=1.1", "http=2"
+    fmt::format_to(out, " http={}", version / 10);
+    if (version % 10 != 0) fmt::format_to(out, ".{}", version % 10);
   }
   if (!outcome.trace_id.empty()) field("trace_id", outcome.trace_id);
   logger_->log(level, "{}", std::string_view(line.data(), line.size()));
@@ -1154,7 +1225,9 @@ void end_request(const RequestHooks& hooks, const RequestInfo* info, OutcomeCall
   if (hooks.on_end && info != nullptr) {
     guarded("the on_end hook", logger, call_sid, label, [&] { hooks.on_end(*info, outcome); });
   }
-  guarded("the outcome callback", logger, call_sid, label, [&] { on_outcome(std::move(outcome)); });
+  // A fire-and-forget request's callback had its outcome when it started.
+  if (on_outcome)
+    guarded("the outcome callback", logger, call_sid, label, [&] { on_outcome(std::move(outcome)); });
 }
 
 }  // namespace
@@ -1189,7 +1262,8 @@ void TransferEngine::dispatch(std::function<void()> hook, const Transfer& transf
   deliver(std::move(delivery));
 }
 
-void TransferEngine::deliver(Transfer& transfer, Outcome outcome) {
+void TransferEngine::deliver(Transfer& transfer, Outcome outcome, bool with_end_hook) {
+  const std::shared_ptr<RequestInfo> info = with_end_hook ? transfer.info : nullptr;
   std::shared_ptr<Delivery> delivery;
   try {
     if (executor_) delivery = std::make_shared<Delivery>();
@@ -1198,7 +1272,7 @@ void TransferEngine::deliver(Transfer& transfer, Outcome outcome) {
   }
   if (!delivery) {
     callback_depth_.fetch_add(1, std::memory_order_relaxed);
-    end_request(*hooks_config_, transfer.info.get(), transfer.on_outcome, std::move(outcome), *logger_,
+    end_request(*hooks_config_, info.get(), transfer.on_outcome, std::move(outcome), *logger_,
                 transfer.call_sid, transfer.step.data().label);
     callback_depth_.fetch_sub(1, std::memory_order_relaxed);
     return;
@@ -1206,7 +1280,7 @@ void TransferEngine::deliver(Transfer& transfer, Outcome outcome) {
   delivery->on_outcome = std::move(transfer.on_outcome);
   delivery->outcome = std::move(outcome);
   delivery->hooks = hooks_config_;
-  delivery->info = transfer.info;
+  delivery->info = info;
   delivery->logger = logger_;
   delivery->call_sid = transfer.call_sid;
   delivery->label = transfer.step.data().label;

@@ -42,6 +42,7 @@ struct Wire {
   std::uint64_t bytes_received = 0;
   std::string remote_address;
   bool connection_reused = false;
+  int http_version = 0;  // as Outcome::http_version
 };
 
 /// Owns the libcurl multi handle and every request in flight.
@@ -122,7 +123,8 @@ class TransferEngine {
   static int on_curl_socket(CURL* easy, int fd, int what, void* self, void* socket_data);
   static int on_curl_timer(CURLM* multi, long timeout_ms, void* self);
   static int on_close_socket(void* self, curl_socket_t fd);
-  void deliver(Transfer& transfer, Outcome outcome);
+  void deliver(Transfer& transfer, Outcome outcome, bool with_end_hook = true);
+  bool send_in_background(Transfer& transfer);
   void deliver(std::shared_ptr<Delivery> delivery);
   void dispatch(std::function<void()> task, const Transfer& transfer);
 
@@ -155,6 +157,8 @@ class TransferEngine {
   std::string user_agent_;
   std::size_t max_in_flight_;
   std::size_t max_per_origin_;
+  std::size_t max_background_;
+  std::atomic<std::size_t> background_{0};  // fire-and-forget requests in the background
   long long max_idle_seconds_;
   std::string key_prefix_;
   DestinationGuard guard_;

@@ -89,6 +89,9 @@ struct ClientOptions {
   /// (reason "never started: max_per_origin N reached for ORIGIN" if the
   /// wait outlasts it). 0 (the default): no limit.
   std::size_t max_per_origin = 0;
+  /// Fire-and-forget requests (StepOptions::fire_and_forget) in the
+  /// background at once; further ones are dropped unsent and counted. At least 1.
+  std::size_t max_background = 1024;
   /// A kept-alive connection idle longer than this is closed, not reused.
   /// Shorter than the common server keep-alive of 5 s, so we rarely reuse a
   /// connection the server is closing (libcurl would then send the request

@@ -30,6 +30,7 @@ enum class Errc {
   transport_failed,      ///< Any other transport failure (see Outcome::reason).
   blocked_destination,   ///< ClientOptions::block_private_destinations refused the address.
   circuit_open,          ///< The origin's circuit breaker is open: nothing was sent.
+  background_full,       ///< A fire-and-forget request found max_background in the background: not sent.
 };
 
 /// The category of passthru::Errc values; name() is "passthru".

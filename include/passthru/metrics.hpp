@@ -61,6 +61,8 @@ struct StepMetrics {
   /// ClientOptions::slow_answer_threshold, 3 s by default: the guide's limit.
   /// Timeouts are not counted here; they have their own route.
   std::uint64_t slow_answers = 0;
+  /// Fire-and-forget requests dropped unsent: max_background were running.
+  std::uint64_t background_dropped = 0;
   std::uint64_t bytes_sent = 0;      ///< Request heads and bodies.
   std::uint64_t bytes_received = 0;  ///< Answer heads and bodies.
   LatencyHistogram latency;
@@ -86,6 +88,8 @@ struct MetricsSnapshot {
   std::uint64_t in_flight = 0;
   /// Requests waiting for a slot under ClientOptions::max_in_flight.
   std::uint64_t queued = 0;
+  /// Fire-and-forget requests running in the background.
+  std::uint64_t background = 0;
   /// The client's ClientOptions::slow_answer_threshold.
   std::chrono::milliseconds slow_answer_threshold{0};
   /// Origins whose circuit breaker has something to say, sorted by origin.
@@ -98,9 +102,9 @@ struct MetricsSnapshot {
 /// (std::invalid_argument otherwise). Step names are escaped as label values.
 /// The metrics, each with a `step` label:
 ///   <prefix>_requests_total, _outcomes_total{route}, _answers_total{status_class},
-///   _slow_answers_total, _in_flight, _bytes_sent_total, _bytes_received_total,
+///   _slow_answers_total, _in_flight, _background_dropped_total, _bytes_sent_total, _bytes_received_total,
 ///   _request_duration_seconds (histogram),
-/// without labels, <prefix>_client_in_flight, _client_queued and
+/// without labels, <prefix>_client_in_flight, _client_queued, _client_background and
 /// _slow_answer_threshold_seconds, and with an `origin` label,
 /// <prefix>_circuit_state (0 closed, 1 open, 2 half-open),
 /// _circuit_opened_total and _circuit_refused_total.

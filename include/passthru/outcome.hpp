@@ -87,6 +87,10 @@ struct Outcome {
   /// The span id (16 hex digits) sent as the parent id in `traceparent`: the
   /// server's span for this request is its child. Empty when never started.
   std::string span_id;
+  /// True for the outcome a fire-and-forget step (StepOptions::fire_and_forget)
+  /// gives at once: route default_next while the request goes on in the
+  /// background (or, with Errc::background_full, was dropped unsent).
+  bool background = false;
   /// The answer's Content-Type, as sent; empty when none.
   std::string content_type;
   /// The answer's body as received (at most StepOptions::max_answer_bytes),

@@ -55,6 +55,13 @@ PASSTHRU_API const char* passthru_version(void);
 
 typedef enum passthru_method { PASSTHRU_GET = 0, PASSTHRU_POST = 1 } passthru_method;
 
+/** The HTTP version a step asks for (passthru::HttpVersion). */
+typedef enum passthru_http_version {
+  PASSTHRU_HTTP_AUTOMATIC = 0, /**< HTTP/2 over https:// when the server offers it, else HTTP/1.1. */
+  PASSTHRU_HTTP_1_1 = 1,       /**< HTTP/1.1 only. */
+  PASSTHRU_HTTP_2 = 2          /**< As automatic; refused for http:// or a libcurl without HTTP/2. */
+} passthru_http_version;
+
 /** A name/value pair: a header, a custom call parameter, a variable. */
 typedef struct passthru_param {
   const char* name;
@@ -99,6 +106,7 @@ typedef struct passthru_step_config {
   size_t signing_key_count;
   const char* const* secret_names; /**< Parameters and headers whose values are never logged. */
   size_t secret_name_count;
+  passthru_http_version http_version; /**< Default PASSTHRU_HTTP_AUTOMATIC. */
 } passthru_step_config;
 
 /** Fills `config` with the defaults (and NULL/0 everywhere else). */
@@ -173,7 +181,8 @@ typedef enum passthru_error {
   PASSTHRU_ERROR_EXTERNAL_FLOW_DENIED = 13, /**< A flow URL whose host is not allowed. */
   PASSTHRU_ERROR_TRANSPORT_FAILED = 14,     /**< Any other transport failure (see reason). */
   PASSTHRU_ERROR_BLOCKED_DESTINATION = 15,  /**< block_private_destinations refused the address. */
-  PASSTHRU_ERROR_CIRCUIT_OPEN = 16          /**< The origin's circuit breaker is open: nothing was sent. */
+  PASSTHRU_ERROR_CIRCUIT_OPEN = 16,         /**< The origin's circuit breaker is open: nothing was sent. */
+  PASSTHRU_ERROR_BACKGROUND_FULL = 17       /**< A fire-and-forget request found max_background busy: not sent. */
 } passthru_error;
 
 /** One request's result. Every pointer in it is valid until the callback returns. */
@@ -207,6 +216,7 @@ typedef struct passthru_outcome {
    *  but possibly holding NULs itself: use answer_length. Not redacted. */
   const char* answer;
   size_t answer_length;
+  int http_version; /**< 11 for HTTP/1.1, 20 for HTTP/2, 10 for HTTP/1.0; 0 when no answer arrived. */
 } passthru_outcome;
 
 /** Called exactly once per request accepted by passthru_execute(). Must not

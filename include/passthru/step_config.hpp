@@ -99,6 +99,13 @@ struct StepOptions {
   bool quote_digits = false;                 ///< Send digits as `"1234"`, as Exotel does.
   std::size_t max_answer_bytes = 64 * 1024;  ///< Larger answers route to on-error; > 0.
   std::string name;                          ///< Label in logs; defaults to the URL's host.
+  /// Fire and forget (the guide's call-logging use case): execute() gives
+  /// its outcome at once, default_next with Outcome::background set, and the
+  /// request goes on in the background within its timeout, its end seen by
+  /// logs, metrics and RequestHooks::on_end only. At most
+  /// ClientOptions::max_background run so; beyond that a request is dropped,
+  /// not sent, and counted (StepMetrics::background_dropped).
+  bool fire_and_forget = false;
 
   /// TLS settings for https:// URLs.
   TlsOptions tls;

@@ -83,6 +83,7 @@ typedef struct c_record {
   char content_type[128];
   char answer[256]; /* the first bytes of the answer, NUL-terminated */
   size_t answer_length;
+  int http_version;
   pthread_t thread; /* where the callback ran */
 } c_record;
 

@@ -77,6 +77,7 @@ static void init_sets_the_documented_defaults(void) {
   CHECK_INT(config.max_redirects, 0);
   CHECK(config.signing_keys == NULL && config.signing_key_count == 0);
   CHECK(config.secret_names == NULL && config.secret_name_count == 0);
+  CHECK_INT(config.http_version, PASSTHRU_HTTP_AUTOMATIC);
 
   memset(&options, 0x5a, sizeof options);
   passthru_client_options_init(&options);
@@ -269,6 +270,13 @@ static void config_errors_name_the_field(void) {
   expect_config_error(&config, "url", __LINE__);
   config.url = "http://crm.example.com/"; /* plain http off loopback */
   expect_config_error(&config, "url", __LINE__);
+
+  config = valid_config();
+  config.http_version = (passthru_http_version)7;
+  expect_config_error(&config, "http_version", __LINE__);
+  config.http_version = PASSTHRU_HTTP_2;
+  config.url = "http://127.0.0.1:8080/"; /* HTTP/2 over TLS only */
+  expect_config_error(&config, "http_version", __LINE__);
 
   config = valid_config();
   config.default_next = NULL;

@@ -89,6 +89,7 @@ static void get_sends_the_call_in_the_query(void) {
   CHECK(record.bytes_received > strlen("vip-connect\n"));
   CHECK(strncmp(record.remote_address, "127.0.0.1:", 10) == 0);
   CHECK(record.first_byte_us > 0 && record.first_byte_us <= record.transfer_us);
+  CHECK_INT(record.http_version, 11); /* plain http:// is HTTP/1.1 */
 
   REQUIRE(c_http_server_request_count(server) == 1);
   CHECK_REQUEST(server, 0, "method", "GET");

@@ -44,6 +44,8 @@ const std::vector<std::pair<std::string, std::string>> kFamilies = {
     {"_request_duration_seconds", "histogram"},
     {"_client_in_flight", "gauge"},
     {"_client_queued", "gauge"},
+    {"_client_background", "gauge"},
+    {"_background_dropped_total", "counter"},
     {"_slow_answer_threshold_seconds", "gauge"},
     {"_circuit_state", "gauge"},
     {"_circuit_opened_total", "counter"},
@@ -58,6 +60,7 @@ StepMetrics ivr_lookup() {
   step.by_route = {5, 1, 2, 1, 1, 1};  // in Route order, 11 in all
   step.by_status_class = {3, 0, 8, 0, 0, 0};
   step.slow_answers = 2;
+  step.background_dropped = 6;
   step.bytes_sent = 4096;
   step.bytes_received = std::uint64_t{1} << 40;
   step.latency.upper_bounds = {0.005, 0.05, 0.5, 1, 3, 15};
@@ -87,12 +90,13 @@ MetricsSnapshot two_steps() {
   snapshot.steps = {crm(), ivr_lookup()};  // sorted by name
   snapshot.in_flight = 1;
   snapshot.queued = 4;
+  snapshot.background = 2;
   snapshot.slow_answer_threshold = std::chrono::milliseconds(3000);
   return snapshot;
 }
 
 std::size_t samples_of(const StepMetrics& step) {
-  return 1 + kRouteCount + kStatusClassCount + 4 + step.latency.upper_bounds.size() + 1 + 2;
+  return 1 + kRouteCount + kStatusClassCount + 5 + step.latency.upper_bounds.size() + 1 + 2;
 }
 
 // The parse error of `text`, or "" when it parses.
@@ -115,6 +119,7 @@ void expect_step_reads_back(const PrometheusText& parsed, const StepMetrics& ste
   EXPECT_EQ(parsed.value(prefix + "_requests_total", of_step), step.requests);
   EXPECT_EQ(parsed.value(prefix + "_in_flight", of_step), step.in_flight);
   EXPECT_EQ(parsed.value(prefix + "_slow_answers_total", of_step), step.slow_answers);
+  EXPECT_EQ(parsed.value(prefix + "_background_dropped_total", of_step), step.background_dropped);
   EXPECT_EQ(parsed.value(prefix + "_bytes_sent_total", of_step), step.bytes_sent);
   EXPECT_EQ(parsed.value(prefix + "_bytes_received_total", of_step), step.bytes_received);
   for (std::size_t r = 0; r < kRouteCount; ++r) {
@@ -158,8 +163,9 @@ TEST(ToPrometheus, TwoStepsParseBackWithEveryValueAsPutIn) {
   expect_step_reads_back(parsed, snapshot.steps[1]);
   EXPECT_EQ(parsed.value("passthru_client_in_flight"), 1);
   EXPECT_EQ(parsed.value("passthru_client_queued"), 4);
+  EXPECT_EQ(parsed.value("passthru_client_background"), 2);
   EXPECT_EQ(parsed.value("passthru_slow_answer_threshold_seconds"), 3.0);
-  EXPECT_EQ(parsed.samples().size(), samples_of(snapshot.steps[0]) + samples_of(snapshot.steps[1]) + 3)
+  EXPECT_EQ(parsed.samples().size(), samples_of(snapshot.steps[0]) + samples_of(snapshot.steps[1]) + 4)
       << "a series nobody asked for";
 }
 
@@ -248,7 +254,7 @@ TEST(ToPrometheus, EmptySnapshotStillHasHelpAndTypeForEveryFamily) {
     EXPECT_TRUE(family->has_help) << name;
     EXPECT_FALSE(family->help.empty()) << name;
   }
-  EXPECT_EQ(parsed.samples().size(), 3u) << "only the client's own gauges";
+  EXPECT_EQ(parsed.samples().size(), 4u) << "only the client's own gauges";
   EXPECT_EQ(parsed.value("passthru_slow_answer_threshold_seconds"), 0);
 }
 

@@ -3,6 +3,7 @@
 
 #include <passthru/step_config.hpp>
 
+#include <curl/curl.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -330,6 +331,42 @@ namespace {
 TEST(StepConfigTrace, RejectsATraceparentOrTracestateHeader) {
   EXPECT_EQ(rejected_field(with_headers({{"X-Api-Key", "k"}, {"Traceparent", "00-x"}})), "headers[1].name");
   EXPECT_EQ(rejected_field(with_headers({{"tracestate", "a=b"}})), "headers[0].name");
+}
+
+}  // namespace
+
+namespace {
+
+using passthru::HttpVersion;
+
+StepOptions with_http_version(std::string url, HttpVersion version) {
+  StepOptions options = with_url(std::move(url));
+  options.http_version = version;
+  return options;
+}
+
+TEST(StepConfigHttpVersion, IsAutomaticByDefault) {
+  EXPECT_EQ(StepOptions().http_version, HttpVersion::automatic);
+  EXPECT_NO_THROW(StepConfig::build(with_http_version("http://127.0.0.1:8080/", HttpVersion::automatic)));
+  EXPECT_NO_THROW(StepConfig::build(with_http_version("http://127.0.0.1:8080/", HttpVersion::http1_1)));
+}
+
+TEST(StepConfigHttpVersion, Http2IsRefusedForPlainHttp) {
+  EXPECT_EQ(rejected_field(with_http_version("http://127.0.0.1:8080/", HttpVersion::http2)), "http_version");
+}
+
+TEST(StepConfigHttpVersion, Http2OverHttpsNeedsALibcurlWithHttp2) {
+  const StepOptions options = with_http_version("https://crm.example.com/", HttpVersion::http2);
+  if ((curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) != 0) {
+    EXPECT_NO_THROW(StepConfig::build(options));
+  } else {
+    EXPECT_EQ(rejected_field(options), "http_version");
+  }
+}
+
+TEST(StepConfigHttpVersion, RefusesAValueOutsideTheEnum) {
+  EXPECT_EQ(rejected_field(with_http_version("https://crm.example.com/", static_cast<HttpVersion>(7))),
+            "http_version");
 }
 
 }  // namespace

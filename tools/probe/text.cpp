@@ -43,6 +43,7 @@ std::string error_name(const std::error_code& error) {
     case passthru::Errc::transport_failed: return "transport_failed";
     case passthru::Errc::blocked_destination: return "blocked_destination";
     case passthru::Errc::circuit_open: return "circuit_open";
+    case passthru::Errc::background_full: return "background_full";
   }
   return fmt::format("passthru:{}", error.value());
 }
