@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -30,13 +31,19 @@ using passthru_test::LogCollector;
 using passthru_test::OutcomeCollector;
 using passthru_test::TestClient;
 
-const passthru::OriginMetrics* origin_of(const passthru::MetricsSnapshot& snapshot, int port) {
+// A copy: the snapshot it comes from is a temporary.
+std::optional<passthru::OriginMetrics> origin_of(const passthru::MetricsSnapshot& snapshot, int port) {
   const std::string origin = "http://127.0.0.1:" + std::to_string(port);
   for (const auto& o : snapshot.origins) {
-    if (o.origin == origin) return &o;
+    if (o.origin == origin) return o;
   }
-  return nullptr;
+  return std::nullopt;
 }
+
+// The bar for a call on an open circuit. Sanitizer builds run the
+// burst of 1,000 many times slower (TSan measured 150 ms); there the bound
+// only proves no caller waited for the 15 s timeout.
+constexpr auto kPromptly = passthru_test::kSanitizerSlowdown == 1 ? 50ms : 1000ms;
 
 /// Sends `n` calls at once and returns their outcomes.
 std::vector<Outcome> burst(TestClient& client, const StepConfig& step, std::size_t n) {
@@ -79,8 +86,8 @@ TEST(CircuitBreaker, WithTheServerDownAThousandCallsGoToOnErrorAtOnceAndItCloses
     ASSERT_EQ(outcome->route, Route::on_error);
     ASSERT_EQ(outcome->http_status, 503);
   }
-  const auto* origin = origin_of(client.client().metrics(), server.port());
-  ASSERT_NE(origin, nullptr);
+  auto origin = origin_of(client.client().metrics(), server.port());
+  ASSERT_TRUE(origin);
   EXPECT_EQ(origin->circuit, CircuitState::open);
 
   // A thousand more calls: every one to on-error at once, and none sent.
@@ -91,7 +98,7 @@ TEST(CircuitBreaker, WithTheServerDownAThousandCallsGoToOnErrorAtOnceAndItCloses
     ASSERT_EQ(outcome.target, "error-applet");
     ASSERT_EQ(outcome.error, passthru::make_error_code(Errc::circuit_open)) << outcome.reason;
     ASSERT_EQ(outcome.attempts, 0);
-    ASSERT_LT(outcome.elapsed, 50ms) << "a caller waited on an open circuit";
+    ASSERT_LT(outcome.elapsed, kPromptly) << "a caller waited on an open circuit";
   }
   EXPECT_NE(refused[0].reason.find("circuit open (http://127.0.0.1:" + std::to_string(server.port()) +
                                    ": 5 failures in a row; next try in "),
@@ -119,7 +126,7 @@ TEST(CircuitBreaker, WithTheServerDownAThousandCallsGoToOnErrorAtOnceAndItCloses
   }
   ASSERT_EQ(through, 2);
   origin = origin_of(client.client().metrics(), server.port());
-  ASSERT_NE(origin, nullptr);
+  ASSERT_TRUE(origin);
   EXPECT_EQ(origin->circuit, CircuitState::closed);
   EXPECT_EQ(origin->circuit_opened, 1u);
   EXPECT_GE(origin->circuit_refused, 1000u);
@@ -155,7 +162,7 @@ TEST(CircuitBreaker, AHangingServerCostsOnlyTheFirstCallersTheirTimeout) {
     EXPECT_EQ(outcome.route, Route::on_error);
     EXPECT_EQ(outcome.target, "error-applet");
     EXPECT_EQ(outcome.error, passthru::make_error_code(Errc::circuit_open));
-    EXPECT_LT(outcome.elapsed, 50ms);
+    EXPECT_LT(outcome.elapsed, kPromptly);
   }
 }
 

@@ -65,11 +65,13 @@ TEST(OriginLimit, ARequestThatNeverGetsItsOriginsSlotEndsOnTimeoutSayingWhy) {
   LogCollector logs;
   TestClient client(limited(logs, 0, 1));
   OutcomeCollector outcomes;
-  const StepConfig hang = StepConfig::build(passthru_test::step_options(slow.url("/hang"), 300ms));
-  const auto first = client.execute(hang, passthru_test::sample_call(), outcomes.callback());
-  const auto second = client.execute(hang, passthru_test::sample_call(), outcomes.callback());
-  ASSERT_TRUE(outcomes.wait_for(2));
-  const auto waited = outcomes.outcome(second.id());
+  // The first holds the origin's one slot well past the second's deadline.
+  const auto first = client.execute(StepConfig::build(passthru_test::step_options(slow.url("/hang"), 60s)),
+                                    passthru_test::sample_call(), outcomes.callback());
+  ASSERT_TRUE(slow.wait_for_requests("/hang", 1));
+  const auto second = client.execute(StepConfig::build(passthru_test::step_options(slow.url("/hang"), 300ms)),
+                                     passthru_test::sample_call(), outcomes.callback());
+  const auto waited = outcomes.wait_for_id(second.id());
   ASSERT_TRUE(waited);
   EXPECT_EQ(waited->route, Route::on_timeout);
   EXPECT_EQ(waited->attempts, 0);
@@ -78,8 +80,10 @@ TEST(OriginLimit, ARequestThatNeverGetsItsOriginsSlotEndsOnTimeoutSayingWhy) {
             std::string::npos)
       << waited->reason;
   EXPECT_GE(waited->elapsed, 300ms);
-  EXPECT_EQ(outcomes.outcome(first.id())->attempts, 1);
   EXPECT_EQ(slow.received_count("/hang"), 1u);
+  first.cancel();
+  ASSERT_TRUE(outcomes.wait_for(2));
+  EXPECT_EQ(outcomes.outcome(first.id())->attempts, 1);
 }
 
 TEST(OriginLimit, WhenASlotFreesTheOriginsOldestWaitingRequestGoesNext) {
