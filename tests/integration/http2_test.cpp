@@ -39,7 +39,8 @@ using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kLongTimeout{60000};
 
 void expect_answered(const Outcome& outcome, int http_version) {
-  EXPECT_EQ(outcome.route, Route::next_applet) << passthru::to_string(outcome.route) << ": " << outcome.reason;
+  EXPECT_EQ(outcome.route, Route::next_applet)
+      << passthru::to_string(outcome.route) << ": " << outcome.reason;
   EXPECT_EQ(outcome.target, "vip-connect");
   EXPECT_EQ(outcome.http_status, 200);
   EXPECT_EQ(outcome.http_version, http_version) << outcome.reason;
@@ -72,7 +73,8 @@ class Http2 : public ::testing::Test {
   // Executes `n` requests of `step` at once and waits for every outcome.
   std::vector<Outcome> execute_all(TestClient& client, const StepConfig& step, std::size_t n) {
     OutcomeCollector collector;
-    for (std::size_t i = 0; i < n; ++i) client.execute(step, passthru_test::sample_call(), collector.callback());
+    for (std::size_t i = 0; i < n; ++i)
+      client.execute(step, passthru_test::sample_call(), collector.callback());
     EXPECT_TRUE(collector.wait_for(n)) << collector.total_calls() << " of " << n << " outcomes";
     EXPECT_TRUE(collector.repeated_ids().empty());
     return collector.outcomes();
@@ -93,7 +95,8 @@ TEST_F(Http2, AnHttpsServerThatOffersHttp2AnswersOverIt) {
   post.method = passthru::Method::post;
 
   for (const StepOptions& step : {get, post}) {
-    const auto outcome = passthru_test::execute_and_wait(client, StepConfig::build(step), passthru_test::sample_call());
+    const auto outcome =
+        passthru_test::execute_and_wait(client, StepConfig::build(step), passthru_test::sample_call());
     ASSERT_TRUE(outcome);
     expect_answered(*outcome, 20);
     EXPECT_GT(outcome->bytes_received, 0u);
@@ -195,7 +198,8 @@ TEST_F(Http2, CancellingOneStreamLeavesTheOthersOnItsConnectionAnswered) {
 
   OutcomeCollector collector;
   std::vector<RequestHandle> handles;
-  for (int i = 0; i < 10; ++i) handles.push_back(client.execute(step, passthru_test::sample_call(), collector.callback()));
+  for (int i = 0; i < 10; ++i)
+    handles.push_back(client.execute(step, passthru_test::sample_call(), collector.callback()));
   // All ten are streams nginx is serving: it has asked the upstream for each.
   ASSERT_TRUE(upstream.wait_for_requests(10));
 
@@ -227,7 +231,8 @@ TEST_F(Http2, ATimeoutOnOneStreamLeavesTheOthersOnItsConnectionAnswered) {
 
   OutcomeCollector collector;
   std::vector<RequestHandle> handles;
-  for (int i = 0; i < 5; ++i) handles.push_back(client.execute(patient, passthru_test::sample_call(), collector.callback()));
+  for (int i = 0; i < 5; ++i)
+    handles.push_back(client.execute(patient, passthru_test::sample_call(), collector.callback()));
   ASSERT_TRUE(upstream.wait_for_requests(5));
   const auto start = Clock::now();
   const RequestHandle timed = client.execute(hasty, passthru_test::sample_call(), collector.callback());
@@ -257,8 +262,8 @@ TEST_F(Http2, RequestsWaitingForTheFirstConnectionEndAtTheirDeadline) {
   passthru_test::SilentServer silent;  // the TLS handshake never completes
   TestClient client(passthru_test::quiet_options(logs_));
   const std::chrono::milliseconds timeout{500};
-  const StepConfig step = StepConfig::build(
-      step_options("https://127.0.0.1:" + std::to_string(silent.port()) + "/crm", timeout));
+  const StepConfig step =
+      StepConfig::build(step_options("https://127.0.0.1:" + std::to_string(silent.port()) + "/crm", timeout));
 
   const auto start = Clock::now();
   const std::vector<Outcome> outcomes = execute_all(client, step, 10);
