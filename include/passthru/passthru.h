@@ -182,7 +182,7 @@ typedef enum passthru_error {
   PASSTHRU_ERROR_TRANSPORT_FAILED = 14,     /**< Any other transport failure (see reason). */
   PASSTHRU_ERROR_BLOCKED_DESTINATION = 15,  /**< block_private_destinations refused the address. */
   PASSTHRU_ERROR_CIRCUIT_OPEN = 16,         /**< The origin's circuit breaker is open: nothing was sent. */
-  PASSTHRU_ERROR_BACKGROUND_FULL = 17       /**< A fire-and-forget request found max_background busy: not sent. */
+  PASSTHRU_ERROR_BACKGROUND_FULL = 17 /**< A fire-and-forget request found max_background busy: not sent. */
 } passthru_error;
 
 /** One request's result. Every pointer in it is valid until the callback returns. */
