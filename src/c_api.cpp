@@ -215,6 +215,7 @@ passthru::StepOptions step_options(const passthru_step_config& c) {
   o.max_redirects = c.max_redirects;
   o.signing_keys = strings(c.signing_keys, c.signing_key_count, "signing_keys");
   o.secret_names = strings(c.secret_names, c.secret_name_count, "secret_names");
+  o.fire_and_forget = c.fire_and_forget != 0;
   switch (enum_value(c.http_version)) {
     case PASSTHRU_HTTP_AUTOMATIC: o.http_version = passthru::HttpVersion::automatic; break;
     case PASSTHRU_HTTP_1_1: o.http_version = passthru::HttpVersion::http1_1; break;
@@ -257,6 +258,7 @@ void with_c_outcome(const passthru::Outcome& outcome, Use&& use) {
   c.answer = outcome.answer.c_str();
   c.answer_length = outcome.answer.size();
   c.http_version = outcome.http_version;
+  c.background = outcome.background ? 1 : 0;
 
   std::string error_text;
   if (outcome.error) {
@@ -420,6 +422,8 @@ passthru::ClientOptions client_options(const passthru_client_options* c) {
   if (c->has_utc_offset != 0) o.utc_offset = std::chrono::minutes(c->utc_offset_minutes);
   o.user_agent = str(c->user_agent);
   o.max_in_flight = c->max_in_flight;
+  o.max_per_origin = c->max_per_origin;
+  if (c->max_background != 0) o.max_background = c->max_background;  // 0: the default
   o.connection_max_idle = std::chrono::seconds(c->connection_max_idle_s);
   o.block_private_destinations = c->block_private_destinations != 0;
   for (std::size_t i = 0; i < c->allowed_destination_count; ++i) {
@@ -581,6 +585,8 @@ void passthru_client_options_init(passthru_client_options* options) {
     *options = passthru_client_options{};
     options->log_level = static_cast<passthru_log_level>(defaults.log_level);
     options->max_in_flight = defaults.max_in_flight;
+    options->max_per_origin = defaults.max_per_origin;
+    options->max_background = defaults.max_background;
     options->connection_max_idle_s = static_cast<long>(defaults.connection_max_idle.count());
     options->has_utc_offset = defaults.utc_offset ? 1 : 0;
     options->utc_offset_minutes = defaults.utc_offset ? static_cast<int>(defaults.utc_offset->count()) : 0;
@@ -602,6 +608,7 @@ void passthru_client_options_init(passthru_client_options* options) {
     *options = passthru_client_options{};
     options->log_level = PASSTHRU_LOG_WARN;
     options->max_in_flight = 4096;
+    options->max_background = 1024;
     options->connection_max_idle_s = 4;
     options->request_log_level = PASSTHRU_LOG_INFO;
     options->slow_answer_threshold_ms = 3000;

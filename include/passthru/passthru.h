@@ -107,6 +107,10 @@ typedef struct passthru_step_config {
   const char* const* secret_names; /**< Parameters and headers whose values are never logged. */
   size_t secret_name_count;
   passthru_http_version http_version; /**< Default PASSTHRU_HTTP_AUTOMATIC. */
+  /** Non-zero: fire and forget (the call-logging case). The outcome comes at
+   *  once, PASSTHRU_ROUTE_DEFAULT with `background` set, and the request goes
+   *  on without the call. Default 0. */
+  int fire_and_forget;
 } passthru_step_config;
 
 /** Fills `config` with the defaults (and NULL/0 everywhere else). */
@@ -217,6 +221,7 @@ typedef struct passthru_outcome {
   const char* answer;
   size_t answer_length;
   int http_version; /**< 11 for HTTP/1.1, 20 for HTTP/2, 10 for HTTP/1.0; 0 when no answer arrived. */
+  int background;   /**< Non-zero: a fire-and-forget step's immediate outcome. */
 } passthru_outcome;
 
 /** Called exactly once per request accepted by passthru_execute(). Must not
@@ -310,6 +315,8 @@ typedef struct passthru_client_options {
   int send_traceparent;             /**< Non-zero (the default): send W3C traceparent and tracestate. */
   passthru_hooks hooks;             /**< Zeroed: no hooks. */
   passthru_circuit_breaker circuit_breaker; /**< Off by default. */
+  size_t max_per_origin; /**< Requests running at once to one origin; default 0: no limit. */
+  size_t max_background; /**< Fire-and-forget requests in the background at once; 0: the default, 1024. */
 } passthru_client_options;
 
 /** Fills `options` with the defaults. */

@@ -84,6 +84,7 @@ typedef struct c_record {
   char answer[256]; /* the first bytes of the answer, NUL-terminated */
   size_t answer_length;
   int http_version;
+  int background;
   pthread_t thread; /* where the callback ran */
 } c_record;
 

@@ -569,6 +569,39 @@ static void an_open_circuit_routes_on_error_at_once(void) {
   c_refused_port_stop(refused);
 }
 
+/* ---- Fire and forget ------------------------------------------------------- */
+
+static void a_fire_and_forget_step_answers_at_once(void) {
+  c_http_server* server = c_http_server_start();
+  passthru_client_options options = c_test_quiet_options();
+  passthru_call call = c_test_sample_call();
+  passthru_step_config config;
+  passthru_step* step = NULL;
+  c_record record;
+  char url[256];
+  char why[256];
+  REQUIRE(server != NULL);
+  CHECK_INT(options.max_background, 1024);
+  CHECK_INT(options.max_per_origin, 0);
+  c_http_server_reply(server, "POST", "/log", 200, "", "text/plain");
+  REQUIRE(c_http_server_url(server, "/log", url, sizeof url));
+  passthru_step_config_init(&config);
+  CHECK_INT(config.fire_and_forget, 0);
+  config.url = url;
+  config.method = PASSTHRU_POST;
+  config.default_next = "main-menu";
+  config.fire_and_forget = 1;
+  REQUIRE(passthru_step_create(&config, &step, why, sizeof why) == PASSTHRU_OK);
+  record = run_one(&options, step, &call);
+  CHECK_INT(record.route, PASSTHRU_ROUTE_DEFAULT);
+  CHECK_STR(record.target, "main-menu");
+  CHECK_INT(record.background, 1);
+  CHECK_INT(record.error, PASSTHRU_ERROR_NONE);
+  CHECK_INT(record.attempts, 0);
+  passthru_step_destroy(step);
+  c_http_server_stop(server);
+}
+
 const c_test_case c_api_observability_tests[] = {
     {"client_options_init_sets_the_observability_defaults",
      client_options_init_sets_the_observability_defaults},
@@ -580,4 +613,5 @@ const c_test_case c_api_observability_tests[] = {
      on_waiting_fires_while_the_server_holds_its_answer},
     {"metrics_text_counts_requests_per_step", metrics_text_counts_requests_per_step},
     {"an_open_circuit_routes_on_error_at_once", an_open_circuit_routes_on_error_at_once},
+    {"a_fire_and_forget_step_answers_at_once", a_fire_and_forget_step_answers_at_once},
     {NULL, NULL}};
