@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 namespace {
 
@@ -311,6 +312,64 @@ TEST(AttemptsCircuit, AnOpenPrimaryCircuitGoesStraightToTheFallback) {
   ASSERT_EQ(outcome->attempts, 1);
   EXPECT_EQ(outcome->attempt_log[0].endpoint, Endpoint::fallback);
   EXPECT_LT(outcome->attempt_log[0].started, 500ms);  // no wait for the primary's share (2.5 s)
+}
+
+TEST(AttemptsCircuit, EachAttemptIsJudgedByItsOwnOriginsBreaker) {
+  RefusedPort refused;
+  TestHttpServer server;
+  answer(server, "/backup", 200, "vip-connect");
+  LogCollector logs;
+  passthru::ClientOptions client_options = passthru_test::quiet_options(logs);
+  client_options.circuit_breaker.consecutive_failures = 2;
+  client_options.circuit_breaker.open_for = 60s;
+  TestClient client(client_options);
+  auto options = passthru_test::step_options(refused.url("/crm"), 5s);
+  options.fallback_url = server.url("/backup");
+  const StepConfig step = StepConfig::build(options);
+  // Two calls answered by the fallback: the primary failed twice, the fallback never.
+  for (int i = 0; i < 2; ++i) {
+    const auto outcome = passthru_test::execute_and_wait(client, step, passthru_test::sample_call());
+    ASSERT_TRUE(outcome);
+    ASSERT_EQ(outcome->attempts, 2) << outcome->reason;
+  }
+  const auto outcome = passthru_test::execute_and_wait(client, step, passthru_test::sample_call());
+  ASSERT_TRUE(outcome);
+  EXPECT_EQ(outcome->target, "vip-connect");
+  ASSERT_EQ(outcome->attempts, 1);
+  EXPECT_EQ(outcome->attempt_log[0].endpoint, Endpoint::fallback);
+}
+
+TEST_F(Attempts, CancelledWhileWaitingToRetryEndsOnceAsCancelled) {
+  RefusedPort refused;
+  auto options = passthru_test::step_options(refused.url("/crm"), 10s);
+  options.retries = 5;
+  passthru_test::OutcomeCollector collector;
+  const auto start = Clock::now();
+  auto handle =
+      client_.execute(StepConfig::build(options), passthru_test::sample_call(), collector.callback());
+  std::this_thread::sleep_for(60ms);  // within the retries' backoffs (25 ms to 1 s)
+  handle.cancel();
+  const auto outcome = collector.wait_for_id(handle.id());
+  ASSERT_TRUE(outcome);
+  EXPECT_EQ(outcome->route, Route::cancelled);
+  EXPECT_GE(outcome->attempts, 1);
+  EXPECT_LT(Clock::now() - start, 5s);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(collector.total_calls(), 1u);
+}
+
+TEST_F(Attempts, TheDeadlineEndsARequestWaitingToRetry) {
+  FaultServer faults;
+  auto options = passthru_test::step_options(faults.url("/close"), 700ms);
+  options.retries = 5;
+  options.retry_after_send = true;
+  const auto start = Clock::now();
+  const Outcome outcome = run(options);
+  const auto waited = Clock::now() - start;
+  EXPECT_TRUE(outcome.route == Route::on_timeout || outcome.route == Route::on_error) << outcome.reason;
+  EXPECT_LT(waited, options.timeout + kSlack);
+  EXPECT_GE(outcome.attempts, 3);  // 25-50, 50-100, 100-200 ms fit; 200-400 may
+  for (const auto& attempt : outcome.attempt_log) EXPECT_LT(attempt.started, options.timeout);
 }
 
 }  // namespace
