@@ -372,4 +372,35 @@ TEST_F(Attempts, TheDeadlineEndsARequestWaitingToRetry) {
   for (const auto& attempt : outcome.attempt_log) EXPECT_LT(attempt.started, options.timeout);
 }
 
+TEST(AttemptsLimits, RetriesAndFallbacksKeepToMaxPerOriginAndMaxInFlight) {
+  RefusedPort refused;
+  TestHttpServer server;
+  server.on("GET", "/backup", [](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(20ms);  // holds the fallback's one slot a while
+    res.set_content("vip-connect", "text/plain");
+  });
+  LogCollector logs;
+  passthru::ClientOptions client_options = passthru_test::quiet_options(logs);
+  client_options.max_per_origin = 1;
+  client_options.max_in_flight = 2;
+  TestClient client(client_options);
+  auto options = passthru_test::step_options(refused.url("/crm"), 10s);
+  options.fallback_url = server.url("/backup");
+  options.retries = 1;
+  const StepConfig step = StepConfig::build(options);
+  passthru_test::OutcomeCollector collector;
+  constexpr int kCalls = 6;
+  for (int i = 0; i < kCalls; ++i) client.execute(step, passthru_test::sample_call(), collector.callback());
+  ASSERT_TRUE(collector.wait_for(kCalls));
+  for (const Outcome& outcome : collector.outcomes()) {
+    EXPECT_EQ(outcome.target, "vip-connect") << outcome.reason;
+    EXPECT_EQ(outcome.answered_by, Endpoint::fallback);
+    EXPECT_EQ(outcome.attempts, 3);  // the primary, its retry, the fallback
+  }
+  EXPECT_TRUE(collector.repeated_ids().empty());
+  const auto metrics = client.client().metrics();
+  EXPECT_EQ(metrics.in_flight, 0u);
+  EXPECT_EQ(metrics.queued, 0u);
+}
+
 }  // namespace
