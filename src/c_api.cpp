@@ -97,6 +97,11 @@ static_assert(static_cast<int>(passthru::Route::next_applet) == PASSTHRU_ROUTE_N
                   static_cast<int>(passthru::Route::cancelled) == PASSTHRU_ROUTE_CANCELLED,
               "routes map one to one");
 
+static_assert(static_cast<int>(passthru::Endpoint::none) == PASSTHRU_ENDPOINT_NONE &&
+                  static_cast<int>(passthru::Endpoint::primary) == PASSTHRU_ENDPOINT_PRIMARY &&
+                  static_cast<int>(passthru::Endpoint::fallback) == PASSTHRU_ENDPOINT_FALLBACK,
+              "endpoints map one to one");
+
 static_assert(static_cast<int>(passthru::Errc::timed_out) == PASSTHRU_ERROR_TIMED_OUT &&
                   static_cast<int>(passthru::Errc::cancelled) == PASSTHRU_ERROR_CANCELLED &&
                   static_cast<int>(passthru::Errc::shut_down) == PASSTHRU_ERROR_SHUT_DOWN &&
@@ -225,6 +230,10 @@ passthru::StepOptions step_options(const passthru_step_config& c) {
           "http_version", "must be PASSTHRU_HTTP_AUTOMATIC, PASSTHRU_HTTP_1_1 or PASSTHRU_HTTP_2, got " +
                               std::to_string(enum_value(c.http_version)));
   }
+  o.fallback_url = str(c.fallback_url);
+  o.primary_timeout = std::chrono::milliseconds(c.primary_timeout_ms);
+  o.retries = c.retries;
+  o.retry_after_send = c.retry_after_send != 0;
   return o;
 }
 
@@ -259,6 +268,7 @@ void with_c_outcome(const passthru::Outcome& outcome, Use&& use) {
   c.answer_length = outcome.answer.size();
   c.http_version = outcome.http_version;
   c.background = outcome.background ? 1 : 0;
+  c.answered_by = static_cast<passthru_endpoint>(outcome.answered_by);
 
   std::string error_text;
   if (outcome.error) {

@@ -41,6 +41,17 @@ void StepCounters::completed(const Outcome& outcome, std::chrono::microseconds s
   bytes_sent_.fetch_add(outcome.bytes_sent, kRelaxed);
   bytes_received_.fetch_add(outcome.bytes_received, kRelaxed);
   if (outcome.http_status != 0 && outcome.elapsed > slow_threshold) slow_answers_.fetch_add(1, kRelaxed);
+  Endpoint previous = Endpoint::none;
+  for (const Attempt& attempt : outcome.attempt_log) {
+    if (attempt.endpoint == Endpoint::fallback && previous != Endpoint::fallback) {
+      fallbacks_.fetch_add(1, kRelaxed);
+    } else if (previous == Endpoint::none) {
+      first_attempts_.fetch_add(1, kRelaxed);
+    } else {
+      retries_.fetch_add(1, kRelaxed);
+    }
+    previous = attempt.endpoint;
+  }
   // A cancelled request measures the caller (who hung up), not the server.
   if (outcome.route == Route::cancelled) return;
   const std::int64_t us = std::max<std::int64_t>(outcome.elapsed.count(), 0);
@@ -62,6 +73,9 @@ StepMetrics StepCounters::read() const {
   }
   metrics.slow_answers = slow_answers_.load(kRelaxed);
   metrics.background_dropped = background_dropped_.load(kRelaxed);
+  metrics.first_attempts = first_attempts_.load(kRelaxed);
+  metrics.retries = retries_.load(kRelaxed);
+  metrics.fallbacks = fallbacks_.load(kRelaxed);
   metrics.bytes_sent = bytes_sent_.load(kRelaxed);
   metrics.bytes_received = bytes_received_.load(kRelaxed);
   metrics.latency.upper_bounds = upper_bounds_;

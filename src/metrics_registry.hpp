@@ -44,6 +44,9 @@ class StepCounters {
   Counter in_flight_{0};
   Counter slow_answers_{0};
   Counter background_dropped_{0};
+  Counter first_attempts_{0};
+  Counter retries_{0};
+  Counter fallbacks_{0};
   Counter bytes_sent_{0};
   Counter bytes_received_{0};
   std::array<Counter, kRouteCount> by_route_{};

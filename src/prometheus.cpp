@@ -158,10 +158,10 @@ class Exposition {
 };
 
 std::size_t expected_size(const MetricsSnapshot& snapshot, std::string_view prefix) {
-  constexpr std::size_t kFamilies = 11;
+  constexpr std::size_t kFamilies = 12;
   constexpr std::size_t kHeaderBytes = 160;
   constexpr std::size_t kSampleBytes = 64;
-  constexpr std::size_t kStepSamples = 1 + kRouteCount + kStatusClassCount + 4 + 3;
+  constexpr std::size_t kStepSamples = 1 + kRouteCount + kStatusClassCount + 4 + 3 + 3;
   std::size_t size = kFamilies * (kHeaderBytes + 2 * prefix.size());
   for (const StepMetrics& step : snapshot.steps) {
     const std::size_t samples = kStepSamples + step.latency.upper_bounds.size();
@@ -219,6 +219,15 @@ std::string to_prometheus(const MetricsSnapshot& snapshot, std::string_view pref
                     "Fire-and-forget requests dropped unsent because max_background were running, per step.");
   for (const StepMetrics& s : steps) {
     exposition.step_sample("_background_dropped_total", s.step, s.background_dropped);
+  }
+
+  exposition.family(
+      "_attempts_total", "counter",
+      "HTTP attempts per step and kind: a request's first, a retry of the same URL, a fallback.");
+  for (const StepMetrics& s : steps) {
+    exposition.step_sample("_attempts_total", s.step, "kind", "first", s.first_attempts);
+    exposition.step_sample("_attempts_total", s.step, "kind", "retry", s.retries);
+    exposition.step_sample("_attempts_total", s.step, "kind", "fallback", s.fallbacks);
   }
 
   exposition.family("_bytes_sent_total", "counter", "Request heads and bodies sent, per step, in bytes.");

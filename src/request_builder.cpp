@@ -107,14 +107,17 @@ std::vector<std::pair<std::string, std::string>> call_params(const CallContext& 
   return params;
 }
 
-BuiltRequest build_request(const StepData& step, const CallContext& call, std::string_view now) {
+namespace {
+
+BuiltRequest build_for(const StepData& step, const std::string& base_url, const std::string& signed_url,
+                       const CallContext& call, std::string_view now) {
   BuiltRequest request;
   request.method = step.options.method;
   const std::string encoded = encode_params(call_params(call, step.options.quote_digits, now));
   request.headers = step.header_lines;
   if (request.method == Method::get) {
-    request.url = append_query(step.base_url, encoded);
-    request.signed_url = append_query(step.signed_url, encoded);
+    request.url = append_query(base_url, encoded);
+    request.signed_url = append_query(signed_url, encoded);
     if (request.url.size() > kMaxUrlBytes) {
       throw InvalidCall(
           fmt::format("the GET URL would be {} bytes, over the limit of {}: use POST for large "
@@ -126,8 +129,8 @@ BuiltRequest build_request(const StepData& step, const CallContext& call, std::s
       throw InvalidCall(fmt::format("the POST body would be {} bytes, over the limit of {}", encoded.size(),
                                     kMaxPostBodyBytes));
     }
-    request.url = step.base_url;
-    request.signed_url = step.signed_url;
+    request.url = base_url;
+    request.signed_url = signed_url;
     request.body = encoded;
     request.headers.emplace_back("Content-Type: application/x-www-form-urlencoded");
     // libcurl would otherwise ask for 100-continue on larger bodies and wait
@@ -135,6 +138,16 @@ BuiltRequest build_request(const StepData& step, const CallContext& call, std::s
     request.headers.emplace_back("Expect:");
   }
   return request;
+}
+
+}  // namespace
+
+BuiltRequest build_request(const StepData& step, const CallContext& call, std::string_view now) {
+  return build_for(step, step.base_url, step.signed_url, call, now);
+}
+
+BuiltRequest build_fallback_request(const StepData& step, const CallContext& call, std::string_view now) {
+  return build_for(step, step.fallback->base_url, step.fallback->signed_url, call, now);
 }
 
 }  // namespace detail

@@ -62,6 +62,10 @@ std::vector<std::pair<std::string, std::string>> call_params(const CallContext& 
 /// kMaxPostBodyBytes.
 BuiltRequest build_request(const StepData& step, const CallContext& call, std::string_view now);
 
+/// As build_request, for StepOptions::fallback_url: the same parameters and
+/// headers, the query (GET) on the fallback's URL.
+BuiltRequest build_fallback_request(const StepData& step, const CallContext& call, std::string_view now);
+
 }  // namespace detail
 }  // namespace v0
 }  // namespace passthru

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <optional>
 
 namespace passthru {
 inline namespace v0 {
@@ -178,6 +179,92 @@ void validate_names(const std::vector<std::string>& names, const char* field) {
   }
 }
 
+struct UrlParts {
+  std::string scheme;
+  std::string base_url;
+  std::string signed_url;
+  std::string authority;
+  std::string path;
+  std::string host;
+  std::string origin;
+  std::vector<std::string> secrets;
+};
+
+// Validates one of a step's URLs (`field`: "url" or "fallback_url") and
+// returns what is sent and shown for it.
+UrlParts parse_step_url(const std::string& raw, const char* field, const StepOptions& options) {
+  using namespace detail;
+  // Error messages show the URL without its user-info or secret values.
+  const std::string shown = redact_url(raw, options.secret_names, /*malformed=*/true);
+  if (raw.empty()) throw ConfigError(field, "is required");
+  if (raw.size() > kMaxUrlBytes) {
+    throw ConfigError(field, fmt::format("is {} bytes, over the limit of {}", raw.size(), kMaxUrlBytes));
+  }
+  for (unsigned char c : raw) {
+    if (c <= 0x20 || c == 0x7F) throw ConfigError(field, "must not contain spaces or control characters");
+  }
+  // libcurl reads "https:///path" as host "path": refuse an empty authority
+  // before it gets the chance.
+  if (const auto authority = raw.find("://");
+      authority != std::string::npos && (authority + 3 == raw.size() || raw[authority + 3] == '/')) {
+    throw ConfigError(field, fmt::format("'{}' has no host", shown));
+  }
+  UrlHandle url;
+  if (url.url == nullptr) throw std::bad_alloc();
+  if (const CURLUcode rc = curl_url_set(url.url, CURLUPART_URL, raw.c_str(), CURLU_NON_SUPPORT_SCHEME);
+      rc != CURLUE_OK) {
+    throw ConfigError(field, fmt::format("'{}' is not an absolute URL ({})", shown, curl_url_strerror(rc)));
+  }
+  const std::string scheme = lower(url.get(CURLUPART_SCHEME));
+  if (scheme != "http" && scheme != "https") {
+    throw ConfigError(field, fmt::format("scheme '{}' is not allowed: use http or https", scheme));
+  }
+  // libcurl also accepts "http:/host" and "http:///host"; what is sent must
+  // be exactly what the customer configured, so demand the canonical form.
+  if (lower(raw.substr(0, scheme.size() + 3)) != scheme + "://") {
+    throw ConfigError(field, fmt::format("'{}' must start with {}://", shown, scheme));
+  }
+  std::string host = url.get(CURLUPART_HOST);
+  if (host.empty()) throw ConfigError(field, "has no host");
+  if (scheme == "http" && !options.allow_plain_http && !is_loopback_host(host)) {
+    throw ConfigError(field, fmt::format("plain http:// to '{}' would send the call's data unencrypted: use "
+                                         "https://, or set StepOptions::allow_plain_http = true for a "
+                                         "trusted network",
+                                         host));
+  }
+  UrlParts parts;
+  parts.scheme = scheme;
+  parts.secrets = url_secrets(raw, options.secret_names);
+  // libcurl turns URL user-info into "Authorization: Basic <base64>".
+  if (const std::string user = url.get(CURLUPART_USER, CURLU_URLDECODE); !user.empty()) {
+    const std::string password = url.get(CURLUPART_PASSWORD, CURLU_URLDECODE);
+    parts.secrets.push_back(user + ":" + password);
+    parts.secrets.push_back(base64(user + ":" + password));
+    parts.secrets.push_back(password.empty() ? user : password);
+  }
+  // What is sent is libcurl's normalised form of the URL (dot segments
+  // removed, "/" for an empty path), so the URL a signature covers is
+  // exactly the one on the wire.
+  const std::string port = url.get(CURLUPART_PORT);
+  std::string authority = port.empty() ? host : host + ":" + port;
+  curl_url_set(url.url, CURLUPART_FRAGMENT, nullptr, 0);
+  std::string base_url = url.get(CURLUPART_URL);
+  curl_url_set(url.url, CURLUPART_USER, nullptr, 0);
+  curl_url_set(url.url, CURLUPART_PASSWORD, nullptr, 0);
+  curl_url_set(url.url, CURLUPART_OPTIONS, nullptr, 0);
+  std::string signed_url = url.get(CURLUPART_URL);
+  std::string path = url.get(CURLUPART_PATH);
+  std::string origin =
+      scheme + "://" + lower(host) + ":" + (port.empty() ? (scheme == "https" ? "443" : "80") : port);
+  parts.base_url = std::move(base_url);
+  parts.signed_url = std::move(signed_url);
+  parts.authority = std::move(authority);
+  parts.path = std::move(path);
+  parts.host = std::move(host);
+  parts.origin = std::move(origin);
+  return parts;
+}
+
 }  // namespace
 
 StepConfig::StepConfig(std::shared_ptr<const detail::StepData> data) noexcept : data_(std::move(data)) {}
@@ -187,45 +274,10 @@ const StepOptions& StepConfig::options() const noexcept { return data_->options;
 StepConfig StepConfig::build(StepOptions options) {
   using namespace detail;
   ensure_curl_global_init();
-  const std::string& raw = options.url;
-  // Error messages show the URL without its user-info or secret values.
-  const std::string shown = redact_url(raw, options.secret_names, /*malformed=*/true);
-  if (raw.empty()) throw ConfigError("url", "is required");
-  if (raw.size() > kMaxUrlBytes) {
-    throw ConfigError("url", fmt::format("is {} bytes, over the limit of {}", raw.size(), kMaxUrlBytes));
-  }
-  for (unsigned char c : raw) {
-    if (c <= 0x20 || c == 0x7F) throw ConfigError("url", "must not contain spaces or control characters");
-  }
-  // libcurl reads "https:///path" as host "path": refuse an empty authority
-  // before it gets the chance.
-  if (const auto authority = raw.find("://");
-      authority != std::string::npos && (authority + 3 == raw.size() || raw[authority + 3] == '/')) {
-    throw ConfigError("url", fmt::format("'{}' has no host", shown));
-  }
-  UrlHandle url;
-  if (url.url == nullptr) throw std::bad_alloc();
-  if (const CURLUcode rc = curl_url_set(url.url, CURLUPART_URL, raw.c_str(), CURLU_NON_SUPPORT_SCHEME);
-      rc != CURLUE_OK) {
-    throw ConfigError("url", fmt::format("'{}' is not an absolute URL ({})", shown, curl_url_strerror(rc)));
-  }
-  const std::string scheme = lower(url.get(CURLUPART_SCHEME));
-  if (scheme != "http" && scheme != "https") {
-    throw ConfigError("url", fmt::format("scheme '{}' is not allowed: use http or https", scheme));
-  }
-  // libcurl also accepts "http:/host" and "http:///host"; what is sent must
-  // be exactly what the customer configured, so demand the canonical form.
-  if (lower(raw.substr(0, scheme.size() + 3)) != scheme + "://") {
-    throw ConfigError("url", fmt::format("'{}' must start with {}://", shown, scheme));
-  }
-  std::string host = url.get(CURLUPART_HOST);
-  if (host.empty()) throw ConfigError("url", "has no host");
-  if (scheme == "http" && !options.allow_plain_http && !is_loopback_host(host)) {
-    throw ConfigError("url", fmt::format("plain http:// to '{}' would send the call's data unencrypted: use "
-                                         "https://, or set StepOptions::allow_plain_http = true for a "
-                                         "trusted network",
-                                         host));
-  }
+  UrlParts primary = parse_step_url(options.url, "url", options);
+  const std::string& scheme = primary.scheme;
+  std::optional<UrlParts> fallback;
+  if (!options.fallback_url.empty()) fallback = parse_step_url(options.fallback_url, "fallback_url", options);
   if (options.timeout <= std::chrono::milliseconds::zero()) {
     throw ConfigError("timeout", fmt::format("must be positive, got {} ms", options.timeout.count()));
   }
@@ -246,6 +298,26 @@ StepConfig StepConfig::build(StepOptions options) {
                       fmt::format("must be between 0 and {}, got {}", kMaxRedirects, options.max_redirects));
   }
   validate_http_version(options.http_version, scheme);
+  if (fallback) {
+    try {
+      validate_http_version(options.http_version, fallback->scheme);
+    } catch (const ConfigError& error) {
+      throw ConfigError("fallback_url", error.what());
+    }
+    if (options.primary_timeout.count() < 0 || options.primary_timeout >= options.timeout) {
+      throw ConfigError("primary_timeout",
+                        fmt::format("must be 0 (half the timeout) or between 1 and {} ms, got {} ms",
+                                    options.timeout.count() - 1, options.primary_timeout.count()));
+    }
+  }
+  if (options.retries < 0 || options.retries > kMaxRetries) {
+    throw ConfigError("retries",
+                      fmt::format("must be between 0 and {}, got {}", kMaxRetries, options.retries));
+  }
+  if (options.retry_after_send && options.method != Method::get) {
+    throw ConfigError("retry_after_send",
+                      "is only allowed with GET: a POST sent again may act twice on the customer's server");
+  }
   if (options.signing_keys.size() > kMaxSigningKeys) {
     throw ConfigError("signing_keys", fmt::format("holds {} keys: at most {} (the current key and the next)",
                                                   options.signing_keys.size(), kMaxSigningKeys));
@@ -261,7 +333,8 @@ StepConfig StepConfig::build(StepOptions options) {
   std::vector<std::string> header_lines;
   validate_headers(options.headers, header_lines);
 
-  std::vector<std::string> secrets = url_secrets(raw, options.secret_names);
+  std::vector<std::string> secrets = primary.secrets;
+  if (fallback) secrets.insert(secrets.end(), fallback->secrets.begin(), fallback->secrets.end());
   for (const Header& header : options.headers) {
     if (is_secret_header(header.name, options.secret_names)) {
       secrets.push_back(header.value);
@@ -271,39 +344,25 @@ StepConfig StepConfig::build(StepOptions options) {
       }
     }
   }
-  // libcurl turns URL user-info into "Authorization: Basic <base64>".
-  if (const std::string user = url.get(CURLUPART_USER, CURLU_URLDECODE); !user.empty()) {
-    const std::string password = url.get(CURLUPART_PASSWORD, CURLU_URLDECODE);
-    secrets.push_back(user + ":" + password);
-    secrets.push_back(base64(user + ":" + password));
-    secrets.push_back(password.empty() ? user : password);
-  }
   for (const std::string& key : options.signing_keys) secrets.push_back(key);
   if (!options.tls.client_key_password.empty()) secrets.push_back(options.tls.client_key_password);
 
-  // What is sent is libcurl's normalised form of the URL (dot segments
-  // removed, "/" for an empty path), so the URL a signature covers is
-  // exactly the one on the wire.
-  const std::string port = url.get(CURLUPART_PORT);
-  std::string authority = port.empty() ? host : host + ":" + port;
-  curl_url_set(url.url, CURLUPART_FRAGMENT, nullptr, 0);
-  std::string base_url = url.get(CURLUPART_URL);
-  curl_url_set(url.url, CURLUPART_USER, nullptr, 0);
-  curl_url_set(url.url, CURLUPART_PASSWORD, nullptr, 0);
-  curl_url_set(url.url, CURLUPART_OPTIONS, nullptr, 0);
-  std::string signed_url = url.get(CURLUPART_URL);
-  std::string path = url.get(CURLUPART_PATH);
-  std::string label = options.name.empty() ? host : options.name;
+  std::string label = options.name.empty() ? primary.host : options.name;
+  std::optional<EndpointUrl> fallback_endpoint;
+  if (fallback) {
+    fallback_endpoint =
+        EndpointUrl{std::move(fallback->base_url), std::move(fallback->signed_url),
+                    std::move(fallback->authority), std::move(fallback->path), std::move(fallback->origin)};
+  }
   const bool has_idempotency_key =
       std::any_of(options.headers.begin(), options.headers.end(),
                   [](const Header& h) { return lower(h.name) == "idempotency-key"; });
-  std::string origin =
-      scheme + "://" + lower(host) + ":" + (port.empty() ? (scheme == "https" ? "443" : "80") : port);
   ResponseRouter router(options.routes);
   auto data = std::make_shared<StepData>(
-      StepData{std::move(options), std::move(base_url), std::move(signed_url), std::move(authority),
-               std::move(path), std::move(label), std::move(origin), std::move(router),
-               std::move(header_lines), has_idempotency_key, std::move(secrets)});
+      StepData{std::move(options), std::move(primary.base_url), std::move(primary.signed_url),
+               std::move(primary.authority), std::move(primary.path), std::move(label),
+               std::move(primary.origin), std::move(router), std::move(header_lines), has_idempotency_key,
+               std::move(secrets), std::move(fallback_endpoint)});
   return StepConfig(std::move(data));
 }
 

@@ -4,12 +4,23 @@
 #include <passthru/response_router.hpp>
 #include <passthru/step_config.hpp>
 
+#include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace passthru {
 inline namespace v0 {
 namespace detail {
+
+/// StepOptions::fallback_url, as StepData holds the primary's.
+struct EndpointUrl {
+  std::string base_url;
+  std::string signed_url;
+  std::string host;
+  std::string path;
+  std::string origin;
+};
 
 struct StepData {
   StepOptions options;
@@ -23,6 +34,12 @@ struct StepData {
   std::vector<std::string> header_lines;  // "Name: value", validated
   bool has_idempotency_key = false;       // the step sets its own Idempotency-Key
   std::vector<std::string> secrets;       // values never to show in a reason or log line
+  std::optional<EndpointUrl> fallback;    // StepOptions::fallback_url, validated
+
+  /// StepOptions::primary_timeout, its default resolved.
+  std::chrono::milliseconds primary_share() const {
+    return options.primary_timeout.count() > 0 ? options.primary_timeout : options.timeout / 2;
+  }
 };
 
 /// Limits on what one request may carry; larger is refused, never truncated.
@@ -30,6 +47,7 @@ inline constexpr std::size_t kMaxUrlBytes = 8192;
 inline constexpr std::size_t kMaxHeaderValueBytes = 8192;
 inline constexpr std::size_t kMaxPostBodyBytes = 1024 * 1024;
 inline constexpr int kMaxRedirects = 5;
+inline constexpr int kMaxRetries = 5;
 inline constexpr std::size_t kMinSigningKeyBytes = 32;
 inline constexpr std::size_t kMaxSigningKeys = 2;
 

@@ -37,6 +37,12 @@ namespace {
 constexpr auto kCurlBackstop = std::chrono::milliseconds(250);
 constexpr std::size_t kMaxSpareHandles = 256;
 constexpr std::size_t kStartsPerTurn = 64;
+// Backoff before retry n (0-based): equal jitter over kFirstBackoff * 2^n,
+// capped at kMaxBackoff: at least half of it, so retries are spaced.
+constexpr auto kFirstBackoff = std::chrono::milliseconds(50);
+constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
+
+using TimerEntry = std::multimap<Clock::time_point, std::uint64_t>::iterator;
 
 }  // namespace
 
@@ -72,6 +78,38 @@ struct Transfer {
   bool background = false;  // fire and forget: the call had its outcome when the request started
   std::optional<std::multimap<Clock::time_point, std::uint64_t>::iterator> notice;
   char error[CURL_ERROR_SIZE] = {};
+
+  // Attempts (StepOptions::retries and fallback_url). `request` is the
+  // current endpoint's; the fallback's is built with the same parameters.
+  Endpoint endpoint = Endpoint::primary;
+  std::optional<BuiltRequest> fallback_request;  // until the fallback is tried
+  bool admitted = false;                         // the breaker awaits this attempt's verdict
+  int retries_done = 0;                          // at the current endpoint
+  Clock::time_point attempt_started;
+  std::vector<Attempt> attempt_log;
+  Wire last_wire;                         // of the last attempt that ended
+  std::optional<HttpResult> last_result;  // of the last attempt that ended
+  std::optional<TimerEntry> backoff;      // waiting to retry
+  std::optional<TimerEntry> share_end;    // the primary's share of the timeout
+
+  const std::string& origin() const {
+    return endpoint == Endpoint::fallback ? step.data().fallback->origin : step.data().origin;
+  }
+  const std::string& host() const {
+    return endpoint == Endpoint::fallback ? step.data().fallback->host : step.data().host;
+  }
+  // What one attempt leaves behind, cleared before the next.
+  void reset_attempt() {
+    answer.clear();
+    too_large = false;
+    head_bytes = 0;
+    interim = false;
+    blocked.clear();
+    permitted = false;
+    error[0] = '\0';
+    curl_slist_free_all(headers);
+    headers = nullptr;
+  }
 
   Transfer(StepConfig s) : step(std::move(s)) {}
   Transfer(const Transfer&) = delete;
@@ -405,6 +443,7 @@ TransferEngine::TransferEngine(const ClientOptions& options)
                options.slow_answer_threshold),
       breakers_(options.circuit_breaker) {
   ensure_curl_global_init();
+  jitter_.seed(std::random_device{}());
   multi_ = curl_multi_init();
   if (multi_ == nullptr) throw std::runtime_error("passthru: curl_multi_init failed");
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &TransferEngine::on_curl_socket);
@@ -598,26 +637,41 @@ void TransferEngine::start(Submission submission) {
   transfer->span_id = trace_ids_.new_span_id();
 
   HttpResult result;
+  const std::string current_time = now_iso8601();
   try {
-    transfer->request = build_request(step, call, now_iso8601());
+    transfer->request = build_request(step, call, current_time);
   } catch (const InvalidCall& error) {
     result.transport = Transport::failed;
     result.error = Errc::invalid_request;
     result.detail = std::string("invalid call context: ") + error.what();
     return complete(*transfer, std::move(result));
   }
+  if (step.fallback) {
+    try {
+      transfer->fallback_request = build_fallback_request(step, call, current_time);
+    } catch (const InvalidCall& error) {
+      // Only the fallback's URL is too long for this call: the primary goes alone.
+      logger_->warn("call={} step={}: no fallback for this call: {}", escape_for_log(transfer->call_sid),
+                    escape_for_log(step.label), escape_for_log(error.what()));
+    }
+  }
+  std::vector<std::string> extra_headers;
   if (!step.has_idempotency_key) {
     // libcurl silently sends a request again when a reused keep-alive
-    // connection closes before answering; the same key on every copy lets the
-    // customer's server drop the duplicate.
-    transfer->request.headers.push_back(fmt::format("Idempotency-Key: {}-{}", key_prefix_, transfer->id));
+    // connection closes before answering; the same key on every copy (and
+    // on every retry and fallback) lets the customer's server drop the duplicate.
+    extra_headers.push_back(fmt::format("Idempotency-Key: {}-{}", key_prefix_, transfer->id));
   }
   if (send_traceparent_) {
-    transfer->request.headers.push_back("traceparent: " +
-                                        format_traceparent(transfer->trace_id, transfer->span_id, flags));
-    if (parent && valid_tracestate(call.tracestate)) {
-      transfer->request.headers.push_back("tracestate: " + call.tracestate);
-    }
+    extra_headers.push_back("traceparent: " +
+                            format_traceparent(transfer->trace_id, transfer->span_id, flags));
+    if (parent && valid_tracestate(call.tracestate))
+      extra_headers.push_back("tracestate: " + call.tracestate);
+  }
+  for (BuiltRequest* request :
+       {&transfer->request, transfer->fallback_request ? &*transfer->fallback_request : nullptr}) {
+    if (request != nullptr)
+      request->headers.insert(request->headers.end(), extra_headers.begin(), extra_headers.end());
   }
   if (describe_requests_) describe(*transfer, true);
 
@@ -633,21 +687,30 @@ void TransferEngine::start(Submission submission) {
   if (breakers_.enabled()) {
     const auto now = Clock::now();
     transfer->admission = breakers_.admit(step.origin, now);
+    if (transfer->admission == CircuitBreakers::Admission::refuse && transfer->fallback_request) {
+      // The primary is down: straight to the fallback, with the whole timeout.
+      switch_to_fallback(*transfer);
+      transfer->admission = breakers_.admit(transfer->origin(), now);
+    }
     if (transfer->admission == CircuitBreakers::Admission::refuse) {
       // The origin is down: the caller moves on now, not at the deadline.
+      const std::string& origin = transfer->origin();
       result.transport = Transport::failed;
       result.error = Errc::circuit_open;
-      result.detail =
-          fmt::format("circuit open ({}: {}; next try in {} ms)", step.origin,
-                      breakers_.why_open(step.origin), breakers_.retry_after(step.origin, now).count());
+      result.detail = fmt::format("circuit open ({}: {}; next try in {} ms)", origin,
+                                  breakers_.why_open(origin), breakers_.retry_after(origin, now).count());
       return complete(*transfer, std::move(result));
     }
+    transfer->admitted = true;
   }
 
   if (step.options.fire_and_forget && !send_in_background(*transfer)) return;
 
   // From here the deadline timer owns the request, queued or running.
   transfer->deadline = deadlines_.emplace(deadline, transfer->id);
+  if (transfer->fallback_request) {
+    transfer->share_end = shares_.emplace(transfer->started + step.primary_share(), transfer->id);
+  }
   const RequestHooks& hooks = *hooks_config_;
   if (hooks.on_waiting && hooks.waiting_after.count() > 0 && hooks.waiting_after < timeout) {
     transfer->notice = notices_.emplace(transfer->started + hooks.waiting_after, transfer->id);
@@ -703,7 +766,7 @@ bool TransferEngine::origin_has_room(const std::string& origin) const {
 // behind the client while max_in_flight run. Either wait counts against its
 // own deadline.
 void TransferEngine::schedule(Transfer& transfer) {
-  const std::string& origin = transfer.step.data().origin;
+  const std::string& origin = transfer.origin();
   if (!origin_has_room(origin)) {
     transfer.queued = true;
     transfer.origin_bound = true;
@@ -719,7 +782,9 @@ void TransferEngine::schedule(Transfer& transfer) {
 }
 
 void TransferEngine::launch(Transfer& transfer) {
-  transfer.launched = Clock::now();
+  const auto now = Clock::now();
+  if (!transfer.launched) transfer.launched = now;
+  transfer.attempt_started = now;
   const StepData& step = transfer.step.data();
   const auto fail = [&](std::string detail) {
     HttpResult result;
@@ -729,8 +794,10 @@ void TransferEngine::launch(Transfer& transfer) {
     finish(transfer, result);
   };
 
-  CURL* easy = nullptr;
-  if (!spare_handles_.empty()) {
+  CURL* easy = transfer.easy;  // a retry or fallback reuses its handle
+  if (easy != nullptr) {
+    curl_easy_reset(easy);
+  } else if (!spare_handles_.empty()) {
     easy = spare_handles_.back();
     spare_handles_.pop_back();
     curl_easy_reset(easy);
@@ -785,7 +852,8 @@ void TransferEngine::launch(Transfer& transfer) {
   // https that is known after the TLS handshake, so an HTTP/1.1 server costs
   // them one handshake; over http:// libcurl would hold them until the first
   // answer arrived, so there it stays off. Each request's deadline holds.
-  if (!http1_only && step.origin.rfind("https://", 0) == 0) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+  if (!http1_only && transfer.origin().rfind("https://", 0) == 0)
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
   // Proxy environment variables are not read: where a request goes is the
   // step's URL alone.
   curl_easy_setopt(easy, CURLOPT_PROXY, "");
@@ -847,7 +915,7 @@ void TransferEngine::launch(Transfer& transfer) {
   }
   transfer.running = true;
   ++running_;
-  if (max_per_origin_ != 0) ++origin_slots_[step.origin].running;
+  if (max_per_origin_ != 0) ++origin_slots_[transfer.origin()].running;
 }
 
 void TransferEngine::launch_waiting(const std::string* freed_origin) {
@@ -891,7 +959,7 @@ void TransferEngine::launch_waiting(const std::string* freed_origin) {
     if (found == active_.end() || !found->second->queued) continue;  // cancelled or expired while queued
     Transfer& transfer = *found->second;
     if (due(transfer)) continue;
-    const std::string& origin = transfer.step.data().origin;
+    const std::string& origin = transfer.origin();
     if (!origin_has_room(origin)) {
       transfer.origin_bound = true;
       origin_slots_[origin].waiting.push_back(id);
@@ -912,6 +980,7 @@ void TransferEngine::on_socket(int fd, int events) {
   }
   drain_curl_messages();
   expire_deadlines(Clock::now());
+  fire_attempt_timers(Clock::now());
   fire_notices(Clock::now());
   rearm_timer();
 }
@@ -926,6 +995,7 @@ void TransferEngine::on_timer() {
     drain_curl_messages();
   }
   expire_deadlines(Clock::now());
+  fire_attempt_timers(Clock::now());
   fire_notices(Clock::now());
   rearm_timer();
 }
@@ -977,7 +1047,7 @@ void TransferEngine::drain_curl_messages() {
       result.error = errc;
       result.detail = std::move(detail);
     }
-    finish(*transfer, result);
+    if (!try_again(*transfer, result)) finish(*transfer, result);
   }
 }
 
@@ -1016,6 +1086,14 @@ std::string TransferEngine::timeout_detail(const Transfer& transfer) const {
   }
   if (transfer.interim)
     return fmt::format("no answer within {} ms (only an interim 1xx response arrived)", timeout);
+  if (!transfer.running && transfer.last_result) {
+    return fmt::format("no answer within {} ms ({} attempts; the last: {})", timeout,
+                       transfer.attempt_log.size(), transfer.attempt_log.back().reason);
+  }
+  if (transfer.head_bytes == 0 && !transfer.attempt_log.empty()) {
+    return fmt::format("no answer within {} ms ({} attempts; before this one: {})", timeout,
+                       transfer.attempt_log.size() + 1, transfer.attempt_log.back().reason);
+  }
   if (transfer.head_bytes == 0) return fmt::format("no answer within {} ms", timeout);
   curl_off_t promised = -1;
   curl_easy_getinfo(transfer.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &promised);
@@ -1030,7 +1108,9 @@ std::string TransferEngine::timeout_detail(const Transfer& transfer) const {
 void TransferEngine::rearm_timer() {
   std::optional<Clock::time_point> next = curl_due_;
   if (!deadlines_.empty() && (!next || deadlines_.begin()->first < *next)) next = deadlines_.begin()->first;
-  if (!notices_.empty() && (!next || notices_.begin()->first < *next)) next = notices_.begin()->first;
+  for (const auto* timers : {&notices_, &backoffs_, &shares_}) {
+    if (!timers->empty() && (!next || timers->begin()->first < *next)) next = timers->begin()->first;
+  }
   if (next != armed_) {
     armed_ = next;
     hooks_->arm_timer(next);
@@ -1044,38 +1124,188 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
   std::unique_ptr<Transfer> owned = std::move(node.mapped());
   deadlines_.erase(owned->deadline);
   if (owned->notice) notices_.erase(*owned->notice);
+  if (owned->backoff) backoffs_.erase(*owned->backoff);
+  if (owned->share_end) shares_.erase(*owned->share_end);
   if (owned->queued) queued_count_.fetch_sub(1, std::memory_order_relaxed);
-  Wire wire;
   const auto now = Clock::now();
-  wire.timings.queued =
-      std::chrono::duration_cast<std::chrono::microseconds>(owned->launched.value_or(now) - owned->started);
+  // Between attempts, what the last one measured.
+  Wire wire = owned->attempt_log.empty() ? Wire{} : owned->last_wire;
   if (owned->running) {
-    wire.attempts = 1;
     read_wire(owned->easy, wire);
     if (result.transport == Transport::timed_out || result.transport == Transport::cancelled) {
       // Ended by our timer or the engine: libcurl's clock stopped at its last event.
       wire.timings.transfer =
-          std::chrono::duration_cast<std::chrono::microseconds>(now - owned->launched.value_or(now));
+          std::chrono::duration_cast<std::chrono::microseconds>(now - owned->attempt_started);
     }
+    record_attempt(*owned, result, now);
     curl_multi_remove_handle(multi_, owned->easy);
     --running_;
-    if (max_per_origin_ != 0) --origin_slots_[owned->step.data().origin].running;
+    if (max_per_origin_ != 0) --origin_slots_[owned->origin()].running;
   }
+  wire.attempts = static_cast<int>(owned->attempt_log.size());
+  wire.timings.queued =
+      std::chrono::duration_cast<std::chrono::microseconds>(owned->launched.value_or(now) - owned->started);
   judge_origin(*owned, result);
   if (owned->background) background_.fetch_sub(1, std::memory_order_relaxed);
-  const StepConfig step = owned->step;  // keeps the origin's name alive past the callback
-  const bool freed = owned->running;
+  const std::string freed_origin = owned->running ? owned->origin() : std::string();
   complete(*owned, result, &wire);
   release(std::move(owned));
-  launch_waiting(freed ? &step.data().origin : nullptr);
+  launch_waiting(freed_origin.empty() ? nullptr : &freed_origin);
+}
+
+// One attempt ended (or, for the primary's share, is abandoned) with
+// `result`. Returns true when the request goes on: a retry at the same URL
+// after a backoff, or the fallback now. False leaves the request as it was.
+bool TransferEngine::try_again(Transfer& transfer, const HttpResult& result) {
+  const StepData& step = transfer.step.data();
+  if (result.transport == Transport::cancelled || shutting_down_) return false;
+  const bool answered = result.transport == Transport::completed;
+  if (answered && result.status < 500) return false;
+  if (result.error == Errc::answer_too_large || result.error == Errc::invalid_request) return false;
+  long request_bytes = 0;
+  if (transfer.running) curl_easy_getinfo(transfer.easy, CURLINFO_REQUEST_SIZE, &request_bytes);
+  // Nothing of the request left us: sending it again cannot act twice.
+  const bool nothing_sent = result.error == Errc::connect_failed || result.error == Errc::dns_failed ||
+                            (result.transport == Transport::timed_out && request_bytes == 0);
+  const bool transient = nothing_sent || answered || result.error == Errc::send_failed ||
+                         result.error == Errc::receive_failed || result.error == Errc::timed_out ||
+                         result.error == Errc::transport_failed;
+  const auto now = Clock::now();
+  const bool fallback_pending = transfer.endpoint == Endpoint::primary && transfer.fallback_request;
+  // The primary's attempts end with its share; the fallback's with the deadline.
+  const Clock::time_point limit =
+      fallback_pending ? transfer.started + step.primary_share() : transfer.deadline->first;
+
+  if (transfer.retries_done < step.options.retries &&
+      (nothing_sent || (step.options.retry_after_send && transient))) {
+    const Clock::time_point due = now + backoff(transfer.retries_done);
+    if (due < limit) {
+      if (transfer.running) end_attempt(transfer, result);
+      ++transfer.retries_done;
+      transfer.backoff = backoffs_.emplace(due, transfer.id);
+      return true;
+    }
+  }
+  // Any failure of the primary goes to the fallback, unless the guard
+  // refused the address (the request never left) or the fallback's circuit is open.
+  if (!fallback_pending || result.error == Errc::blocked_destination) return false;
+  auto admission = CircuitBreakers::Admission::send;
+  if (breakers_.enabled()) {
+    admission = breakers_.admit(step.fallback->origin, now);
+    if (admission == CircuitBreakers::Admission::refuse) return false;
+  }
+  if (transfer.running) end_attempt(transfer, result);
+  if (transfer.backoff) {
+    backoffs_.erase(*transfer.backoff);
+    transfer.backoff.reset();
+  }
+  switch_to_fallback(transfer);
+  transfer.admission = admission;
+  transfer.admitted = breakers_.enabled();
+  schedule(transfer);
+  return true;
+}
+
+void TransferEngine::switch_to_fallback(Transfer& transfer) {
+  transfer.endpoint = Endpoint::fallback;
+  transfer.request = std::move(*transfer.fallback_request);
+  transfer.fallback_request.reset();
+  transfer.retries_done = 0;
+  if (transfer.share_end) {
+    shares_.erase(*transfer.share_end);
+    transfer.share_end.reset();
+  }
+}
+
+// Ends the running attempt and frees its slot; the request goes on.
+void TransferEngine::end_attempt(Transfer& transfer, const HttpResult& result) {
+  const auto now = Clock::now();
+  Wire wire;
+  read_wire(transfer.easy, wire);
+  if (result.transport == Transport::timed_out) {
+    wire.timings.transfer =
+        std::chrono::duration_cast<std::chrono::microseconds>(now - transfer.attempt_started);
+  }
+  record_attempt(transfer, result, now);
+  transfer.last_wire = wire;
+  transfer.last_result = result;
+  judge_origin(transfer, result);
+  curl_multi_remove_handle(multi_, transfer.easy);
+  transfer.running = false;
+  --running_;
+  if (max_per_origin_ != 0) --origin_slots_[transfer.origin()].running;
+  transfer.reset_attempt();
+  const std::string freed = transfer.origin();
+  launch_waiting(&freed);
+}
+
+void TransferEngine::record_attempt(Transfer& transfer, const HttpResult& result, Clock::time_point now) {
+  Attempt attempt;
+  attempt.endpoint = transfer.endpoint;
+  attempt.host = transfer.host();
+  attempt.started =
+      std::chrono::duration_cast<std::chrono::microseconds>(transfer.attempt_started - transfer.started);
+  attempt.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(now - transfer.attempt_started);
+  attempt.http_status = result.status;
+  const Outcome routed = transfer.step.data().router.route(result);
+  attempt.error = routed.error;
+  attempt.reason = routed.reason;
+  transfer.attempt_log.push_back(std::move(attempt));
+}
+
+std::chrono::milliseconds TransferEngine::backoff(int retry) {
+  auto cap = kFirstBackoff;
+  for (int i = 0; i < retry && cap < kMaxBackoff; ++i) cap *= 2;
+  cap = std::min(cap, kMaxBackoff);
+  const auto half = cap.count() / 2;
+  return std::chrono::milliseconds(half +
+                                   std::uniform_int_distribution<long long>(0, cap.count() - half)(jitter_));
+}
+
+void TransferEngine::fire_attempt_timers(Clock::time_point now) {
+  // The primary's share ran out: its attempt (running or waiting to retry)
+  // gives way to the fallback. Should the fallback's circuit be open, the
+  // primary goes on to the deadline.
+  while (!shares_.empty() && shares_.begin()->first <= now) {
+    Transfer& transfer = *active_.at(shares_.begin()->second);
+    shares_.erase(shares_.begin());
+    transfer.share_end.reset();
+    if (transfer.running) {
+      HttpResult result;
+      result.transport = Transport::timed_out;
+      result.error = Errc::timed_out;
+      result.detail = fmt::format("no answer within the primary's {} ms share of the timeout",
+                                  transfer.step.data().primary_share().count());
+      try_again(transfer, result);
+    } else if (transfer.backoff && transfer.last_result) {
+      try_again(transfer, *transfer.last_result);
+    }
+    // Queued for a slot: launch() sends it to the fallback.
+  }
+  while (!backoffs_.empty() && backoffs_.begin()->first <= now) {
+    Transfer& transfer = *active_.at(backoffs_.begin()->second);
+    backoffs_.erase(backoffs_.begin());
+    transfer.backoff.reset();
+    if (breakers_.enabled()) {
+      transfer.admission = breakers_.admit(transfer.origin(), now);
+      if (transfer.admission == CircuitBreakers::Admission::refuse) {
+        const HttpResult last = *transfer.last_result;  // outlives the transfer
+        finish(transfer, last);  // its circuit opened meanwhile: the last failure stands
+        continue;
+      }
+      transfer.admitted = true;
+    }
+    schedule(transfer);
+  }
 }
 
 // Tells the origin's circuit breaker how the request went. Only what the
 // server did counts: a request cancelled, shut down, refused by the guard or
 // timed out before it was sent says nothing about it.
-void TransferEngine::judge_origin(const Transfer& transfer, const HttpResult& result) {
-  if (!breakers_.enabled() || transfer.admission == CircuitBreakers::Admission::refuse) return;
-  const std::string& origin = transfer.step.data().origin;
+void TransferEngine::judge_origin(Transfer& transfer, const HttpResult& result) {
+  if (!breakers_.enabled() || !transfer.admitted) return;
+  transfer.admitted = false;
+  const std::string& origin = transfer.origin();
   const bool no_verdict = !transfer.running || result.transport == Transport::cancelled ||
                           result.error == Errc::blocked_destination;
   if (no_verdict) return breakers_.abandon(origin, transfer.admission);
@@ -1133,6 +1363,14 @@ void TransferEngine::complete(Transfer& transfer, HttpResult result, const Wire*
     outcome.connection_reused = wire->connection_reused;
     outcome.http_version = wire->http_version;
   }
+  outcome.attempt_log = std::move(transfer.attempt_log);
+  if (outcome.http_status != 0 && !outcome.attempt_log.empty())
+    outcome.answered_by = outcome.attempt_log.back().endpoint;
+  for (Attempt& attempt : outcome.attempt_log) {
+    if (!data.secrets.empty()) attempt.reason = redact(std::move(attempt.reason), data.secrets);
+    if (!transfer.call_secrets.empty())
+      attempt.reason = redact(std::move(attempt.reason), transfer.call_secrets);
+  }
   // A reason quotes libcurl and the server; neither may carry a secret out.
   if (!data.secrets.empty()) outcome.reason = redact(std::move(outcome.reason), data.secrets);
   if (!transfer.call_secrets.empty())
@@ -1188,6 +1426,7 @@ void TransferEngine::log_outcome(const Transfer& transfer, const Outcome& outcom
   ms("first_byte_ms", outcome.timings.first_byte);
   fmt::format_to(out, " attempts={} sent={} received={}", outcome.attempts, outcome.bytes_sent,
                  outcome.bytes_received);
+  if (outcome.answered_by == Endpoint::fallback) fmt::format_to(out, " answered_by=fallback");
   if (!outcome.remote_address.empty()) {
     field("remote", outcome.remote_address);
     fmt::format_to(out, " reused={}", outcome.connection_reused);

@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -148,7 +149,13 @@ class TransferEngine {
   void finish(Transfer& transfer, const HttpResult& result);
   void complete(Transfer& transfer, HttpResult result, const Wire* wire = nullptr);
   void log_outcome(const Transfer& transfer, const Outcome& outcome);
-  void judge_origin(const Transfer& transfer, const HttpResult& result);
+  void judge_origin(Transfer& transfer, const HttpResult& result);
+  bool try_again(Transfer& transfer, const HttpResult& result);
+  void end_attempt(Transfer& transfer, const HttpResult& result);
+  void record_attempt(Transfer& transfer, const HttpResult& result, Clock::time_point now);
+  void switch_to_fallback(Transfer& transfer);
+  std::chrono::milliseconds backoff(int retry);
+  void fire_attempt_timers(Clock::time_point now);
   void release(std::unique_ptr<Transfer> transfer);
   std::string now_iso8601() const;
 
@@ -187,7 +194,10 @@ class TransferEngine {
   std::unordered_map<int, int> curl_fd_of_;         // the loop's fd -> libcurl's fd
   std::unordered_map<std::uint64_t, std::unique_ptr<Transfer>> active_;
   std::multimap<Clock::time_point, std::uint64_t> deadlines_;
-  std::multimap<Clock::time_point, std::uint64_t> notices_;  // RequestHooks::on_waiting
+  std::multimap<Clock::time_point, std::uint64_t> notices_;   // RequestHooks::on_waiting
+  std::multimap<Clock::time_point, std::uint64_t> backoffs_;  // a retry's start (StepOptions::retries)
+  std::multimap<Clock::time_point, std::uint64_t> shares_;    // the end of a primary's share of the timeout
+  std::minstd_rand jitter_;                                   // backoff jitter; loop thread
   std::optional<Clock::time_point> curl_due_;
   std::optional<Clock::time_point> armed_;
   std::vector<CURL*> spare_handles_;

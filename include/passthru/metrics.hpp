@@ -63,6 +63,11 @@ struct StepMetrics {
   std::uint64_t slow_answers = 0;
   /// Fire-and-forget requests dropped unsent: max_background were running.
   std::uint64_t background_dropped = 0;
+  /// HTTP attempts by kind (Outcome::attempt_log): a request's first, a
+  /// retry at the same URL (StepOptions::retries), a try of fallback_url.
+  std::uint64_t first_attempts = 0;
+  std::uint64_t retries = 0;
+  std::uint64_t fallbacks = 0;
   std::uint64_t bytes_sent = 0;      ///< Request heads and bodies.
   std::uint64_t bytes_received = 0;  ///< Answer heads and bodies.
   LatencyHistogram latency;
@@ -103,6 +108,7 @@ struct MetricsSnapshot {
 /// The metrics, each with a `step` label:
 ///   <prefix>_requests_total, _outcomes_total{route}, _answers_total{status_class},
 ///   _slow_answers_total, _in_flight, _background_dropped_total, _bytes_sent_total, _bytes_received_total,
+///   _attempts_total{kind="first|retry|fallback"},
 ///   _request_duration_seconds (histogram),
 /// without labels, <prefix>_client_in_flight, _client_queued, _client_background and
 /// _slow_answer_threshold_seconds, and with an `origin` label,

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <system_error>
+#include <vector>
 
 namespace passthru {
 inline namespace v0 {
@@ -32,6 +33,30 @@ inline const char* to_string(Route r) noexcept {
   }
   return "unknown";
 }
+
+/// Which of a step's URLs an attempt went to (StepOptions::url or fallback_url).
+enum class Endpoint { none, primary, fallback };
+
+/// "none", "primary", "fallback".
+inline const char* to_string(Endpoint e) noexcept {
+  switch (e) {
+    case Endpoint::none: return "none";
+    case Endpoint::primary: return "primary";
+    case Endpoint::fallback: return "fallback";
+  }
+  return "unknown";
+}
+
+/// One HTTP attempt of a request (StepOptions::retries, fallback_url).
+struct Attempt {
+  Endpoint endpoint = Endpoint::primary;
+  std::string host;                      ///< "crm.example.com:8443", as in log lines.
+  std::chrono::microseconds started{0};  ///< From execute() to the attempt's start.
+  std::chrono::microseconds elapsed{0};  ///< The attempt's own duration.
+  int http_status = 0;                   ///< 0 when no answer arrived.
+  std::error_code error;                 ///< Empty when it was answered and understood.
+  std::string reason;                    ///< "HTTP 503", "connection refused (...)".
+};
 
 /// Where one request's time went. Phases follow each other; a phase that
 /// did not happen (no DNS for a reused connection or an IP literal, no TLS
@@ -66,9 +91,15 @@ struct Outcome {
   std::chrono::microseconds elapsed{0};
   /// The phases of the request (timings.queued + timings.transfer ~ elapsed).
   Timings timings;
-  /// HTTP requests sent for this outcome: 0 when none was (an invalid call,
-  /// a request cancelled or timed out while queued), else 1.
+  /// HTTP attempts started for this outcome (attempt_log.size()): 0 when
+  /// none was (an invalid call, a request cancelled or timed out while
+  /// queued), more than 1 with StepOptions::retries or fallback_url.
   int attempts = 0;
+  /// Every attempt, in order; timings and the fields below describe the last.
+  std::vector<Attempt> attempt_log;
+  /// The URL whose HTTP answer this outcome routes; Endpoint::none when no
+  /// HTTP answer arrived.
+  Endpoint answered_by = Endpoint::none;
   std::uint64_t bytes_sent = 0;      ///< Request head and body, as sent.
   std::uint64_t bytes_received = 0;  ///< Answer heads and body, as received.
   /// The address connected to, "127.0.0.1:8080" or "[::1]:8443"; empty when

@@ -62,6 +62,13 @@ typedef enum passthru_http_version {
   PASSTHRU_HTTP_2 = 2          /**< As automatic; refused for http:// or a libcurl without HTTP/2. */
 } passthru_http_version;
 
+/** Which of a step's URLs answered (passthru::Endpoint). */
+typedef enum passthru_endpoint {
+  PASSTHRU_ENDPOINT_NONE = 0,    /**< No HTTP answer arrived. */
+  PASSTHRU_ENDPOINT_PRIMARY = 1, /**< The step's url. */
+  PASSTHRU_ENDPOINT_FALLBACK = 2 /**< The step's fallback_url. */
+} passthru_endpoint;
+
 /** A name/value pair: a header, a custom call parameter, a variable. */
 typedef struct passthru_param {
   const char* name;
@@ -111,6 +118,11 @@ typedef struct passthru_step_config {
    *  once, PASSTHRU_ROUTE_DEFAULT with `background` set, and the request goes
    *  on without the call. Default 0. */
   int fire_and_forget;
+  /* Attempts within the timeout (StepOptions::fallback_url and retries); zero: none. */
+  const char* fallback_url; /**< Validated like url; NULL: no fallback. */
+  long primary_timeout_ms;  /**< The primary's share of timeout_ms with a fallback; 0: half. */
+  int retries;              /**< Retries of a failure before anything was sent; at most 5. */
+  int retry_after_send;     /**< Non-zero (GET only): also retry 5xx, resets, a share run out. */
 } passthru_step_config;
 
 /** Fills `config` with the defaults (and NULL/0 everywhere else). */
@@ -208,7 +220,7 @@ typedef struct passthru_outcome {
   int64_t tls_us;             /**< TLS handshake, after connect. */
   int64_t first_byte_us;      /**< From the request's start to the answer's first byte. */
   int64_t transfer_us;        /**< From the request's start to its end. */
-  int attempts;               /**< HTTP requests sent: 0 (never sent) or 1. */
+  int attempts;               /**< HTTP attempts started: 0 (never sent), more with retries or a fallback. */
   uint64_t bytes_sent;        /**< Request head and body. */
   uint64_t bytes_received;    /**< Answer heads and body. */
   const char* remote_address; /**< "127.0.0.1:8080", "[::1]:8443"; "" when none. */
@@ -222,6 +234,7 @@ typedef struct passthru_outcome {
   size_t answer_length;
   int http_version; /**< 11 for HTTP/1.1, 20 for HTTP/2, 10 for HTTP/1.0; 0 when no answer arrived. */
   int background;   /**< Non-zero: a fire-and-forget step's immediate outcome. */
+  passthru_endpoint answered_by; /**< Which URL's HTTP answer routed the call; NONE when none came. */
 } passthru_outcome;
 
 /** Called exactly once per request accepted by passthru_execute(). Must not

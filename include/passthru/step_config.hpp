@@ -128,6 +128,25 @@ struct StepOptions {
   std::vector<std::string> secret_names;
   /// HTTP/2 when the server offers it (the default), or HTTP/1.1 only.
   HttpVersion http_version = HttpVersion::automatic;
+
+  /// A second URL for the same request, validated like `url` (same TLS,
+  /// allow_plain_http and secret rules; signed for its own URL). Empty: none.
+  /// When the primary fails (transport error, 5xx, or primary_timeout runs
+  /// out), or its origin's circuit is open, the request goes here within what
+  /// is left of `timeout`, with the same parameters and Idempotency-Key.
+  std::string fallback_url;
+  /// The primary's share of `timeout` when fallback_url is set: past it, its
+  /// attempt is abandoned for the fallback. 0 (the default): half of timeout.
+  /// Must be below timeout; ignored without a fallback_url.
+  std::chrono::milliseconds primary_timeout{0};
+  /// Attempts again at the same URL when one fails before any byte of the
+  /// request was sent (connection refused, DNS failure), at most 5. Each
+  /// waits a backoff first: equal jitter, between half and all of 50 ms
+  /// doubled per retry (capped at 1 s), and none starts past the deadline.
+  int retries = 0;
+  /// Also retry a failure after the request was sent (5xx, reset, the
+  /// primary's share running out). GET only: a POST may have had effects.
+  bool retry_after_send = false;
 };
 
 /// Thrown by StepConfig::build() for an invalid StepOptions. what() names

@@ -78,6 +78,10 @@ static void init_sets_the_documented_defaults(void) {
   CHECK(config.signing_keys == NULL && config.signing_key_count == 0);
   CHECK(config.secret_names == NULL && config.secret_name_count == 0);
   CHECK_INT(config.http_version, PASSTHRU_HTTP_AUTOMATIC);
+  CHECK(config.fallback_url == NULL);
+  CHECK_INT(config.primary_timeout_ms, 0);
+  CHECK_INT(config.retries, 0);
+  CHECK_INT(config.retry_after_send, 0);
 
   memset(&options, 0x5a, sizeof options);
   passthru_client_options_init(&options);
@@ -270,6 +274,17 @@ static void config_errors_name_the_field(void) {
   expect_config_error(&config, "url", __LINE__);
   config.url = "http://crm.example.com/"; /* plain http off loopback */
   expect_config_error(&config, "url", __LINE__);
+
+  config = valid_config();
+  config.fallback_url = "ftp://backup.example.com/";
+  expect_config_error(&config, "fallback_url", __LINE__);
+  config = valid_config();
+  config.retries = 6;
+  expect_config_error(&config, "retries", __LINE__);
+  config = valid_config();
+  config.method = PASSTHRU_POST;
+  config.retry_after_send = 1;
+  expect_config_error(&config, "retry_after_send", __LINE__);
 
   config = valid_config();
   config.http_version = (passthru_http_version)7;

@@ -46,6 +46,7 @@ const std::vector<std::pair<std::string, std::string>> kFamilies = {
     {"_client_queued", "gauge"},
     {"_client_background", "gauge"},
     {"_background_dropped_total", "counter"},
+    {"_attempts_total", "counter"},
     {"_slow_answer_threshold_seconds", "gauge"},
     {"_circuit_state", "gauge"},
     {"_circuit_opened_total", "counter"},
@@ -61,6 +62,9 @@ StepMetrics ivr_lookup() {
   step.by_status_class = {3, 0, 8, 0, 0, 0};
   step.slow_answers = 2;
   step.background_dropped = 6;
+  step.first_attempts = 11;
+  step.retries = 4;
+  step.fallbacks = 3;
   step.bytes_sent = 4096;
   step.bytes_received = std::uint64_t{1} << 40;
   step.latency.upper_bounds = {0.005, 0.05, 0.5, 1, 3, 15};
@@ -96,7 +100,7 @@ MetricsSnapshot two_steps() {
 }
 
 std::size_t samples_of(const StepMetrics& step) {
-  return 1 + kRouteCount + kStatusClassCount + 5 + step.latency.upper_bounds.size() + 1 + 2;
+  return 1 + kRouteCount + kStatusClassCount + 5 + 3 + step.latency.upper_bounds.size() + 1 + 2;
 }
 
 // The parse error of `text`, or "" when it parses.
@@ -120,6 +124,11 @@ void expect_step_reads_back(const PrometheusText& parsed, const StepMetrics& ste
   EXPECT_EQ(parsed.value(prefix + "_in_flight", of_step), step.in_flight);
   EXPECT_EQ(parsed.value(prefix + "_slow_answers_total", of_step), step.slow_answers);
   EXPECT_EQ(parsed.value(prefix + "_background_dropped_total", of_step), step.background_dropped);
+  EXPECT_EQ(parsed.value(prefix + "_attempts_total", {{"step", step.step}, {"kind", "first"}}),
+            step.first_attempts);
+  EXPECT_EQ(parsed.value(prefix + "_attempts_total", {{"step", step.step}, {"kind", "retry"}}), step.retries);
+  EXPECT_EQ(parsed.value(prefix + "_attempts_total", {{"step", step.step}, {"kind", "fallback"}}),
+            step.fallbacks);
   EXPECT_EQ(parsed.value(prefix + "_bytes_sent_total", of_step), step.bytes_sent);
   EXPECT_EQ(parsed.value(prefix + "_bytes_received_total", of_step), step.bytes_received);
   for (std::size_t r = 0; r < kRouteCount; ++r) {

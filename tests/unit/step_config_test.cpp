@@ -370,3 +370,113 @@ TEST(StepConfigHttpVersion, RefusesAValueOutsideTheEnum) {
 }
 
 }  // namespace
+
+// --- fallback_url, primary_timeout, retries, retry_after_send ---
+
+namespace {
+
+StepOptions with_fallback(std::string url) {
+  StepOptions options = valid_options();
+  options.fallback_url = std::move(url);
+  return options;
+}
+
+}  // namespace
+
+TEST(StepConfigAttempts, HasNoFallbackAndNoRetriesByDefault) {
+  const StepConfig config = StepConfig::build(valid_options());
+  EXPECT_FALSE(config.data().fallback.has_value());
+  EXPECT_EQ(config.options().retries, 0);
+  EXPECT_FALSE(config.options().retry_after_send);
+}
+
+TEST(StepConfigAttempts, KeepsTheFallbackNormalisedWithItsOwnOrigin) {
+  const StepConfig config =
+      StepConfig::build(with_fallback("https://backup.example.com:8443/a/../passthru#x"));
+  ASSERT_TRUE(config.data().fallback.has_value());
+  EXPECT_EQ(config.data().fallback->base_url, "https://backup.example.com:8443/passthru");
+  EXPECT_EQ(config.data().fallback->origin, "https://backup.example.com:8443");
+  EXPECT_EQ(config.data().fallback->host, "backup.example.com:8443");
+  EXPECT_EQ(config.data().origin, "https://crm.example.com:443");
+}
+
+TEST(StepConfigAttempts, ValidatesTheFallbackLikeTheUrl) {
+  EXPECT_EQ(rejected_field(with_fallback("ftp://backup.example.com/")), "fallback_url");
+  EXPECT_EQ(rejected_field(with_fallback("/relative")), "fallback_url");
+  EXPECT_EQ(rejected_field(with_fallback("https:///path")), "fallback_url");
+  EXPECT_EQ(rejected_field(with_fallback("https://backup.example.com/a b")), "fallback_url");
+  EXPECT_EQ(rejected_field(with_fallback("http:/backup.example.com/")), "fallback_url");
+  EXPECT_EQ(rejected_field(with_fallback("https://backup.example.com/" + std::string(9000, 'a'))),
+            "fallback_url");
+}
+
+TEST(StepConfigAttempts, RefusesAPlainHttpFallbackUnlessAllowedOrLoopback) {
+  EXPECT_EQ(rejected_field(with_fallback("http://backup.example.com/")), "fallback_url");
+  EXPECT_EQ(rejected_field(with_fallback("http://127.0.0.1:8080/")), "<accepted>");
+  StepOptions options = with_fallback("http://backup.example.com/");
+  options.allow_plain_http = true;
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+}
+
+TEST(StepConfigAttempts, KeepsTheFallbacksUserInfoAndSecretQueryOutOfLogs) {
+  StepOptions options = with_fallback("https://bob:hunter2-secret@backup.example.com/p?token=tok-secret-123");
+  options.secret_names = {"token"};
+  const StepConfig config = StepConfig::build(options);
+  const auto& secrets = config.data().secrets;
+  EXPECT_NE(std::find(secrets.begin(), secrets.end(), "hunter2-secret"), secrets.end());
+  EXPECT_NE(std::find(secrets.begin(), secrets.end(), "tok-secret-123"), secrets.end());
+}
+
+TEST(StepConfigAttempts, ErrorsShowTheFallbackWithoutItsPassword) {
+  try {
+    (void)StepConfig::build(with_fallback("ftp://bob:hunter2-secret@backup.example.com/"));
+    FAIL() << "accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.field(), "fallback_url");
+    EXPECT_EQ(std::string(e.what()).find("hunter2-secret"), std::string::npos) << e.what();
+  }
+}
+
+TEST(StepConfigAttempts, PrimaryTimeoutDefaultsToHalfTheTimeout) {
+  StepOptions options = with_fallback("https://backup.example.com/");
+  options.timeout = 3000ms;
+  EXPECT_EQ(StepConfig::build(options).data().primary_share(), 1500ms);
+  options.primary_timeout = 2000ms;
+  EXPECT_EQ(StepConfig::build(options).data().primary_share(), 2000ms);
+}
+
+TEST(StepConfigAttempts, PrimaryTimeoutMustBeBelowTheTimeout) {
+  StepOptions options = with_fallback("https://backup.example.com/");
+  options.timeout = 3000ms;
+  options.primary_timeout = 3000ms;
+  EXPECT_EQ(rejected_field(options), "primary_timeout");
+  options.primary_timeout = -1ms;
+  EXPECT_EQ(rejected_field(options), "primary_timeout");
+  options.primary_timeout = 2999ms;
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+}
+
+TEST(StepConfigAttempts, RetriesAreBetweenZeroAndFive) {
+  StepOptions options = valid_options();
+  options.retries = -1;
+  EXPECT_EQ(rejected_field(options), "retries");
+  options.retries = 6;
+  EXPECT_EQ(rejected_field(options), "retries");
+  options.retries = 5;
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+}
+
+TEST(StepConfigAttempts, RetryAfterSendIsForGetOnly) {
+  StepOptions options = valid_options();
+  options.retry_after_send = true;
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+  options.method = Method::post;
+  EXPECT_EQ(rejected_field(options), "retry_after_send");
+}
+
+TEST(StepConfigAttempts, Http2RefusesAPlainHttpFallback) {
+  if ((curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_HTTP2) == 0) GTEST_SKIP();
+  StepOptions options = with_fallback("http://127.0.0.1:8080/");
+  options.http_version = passthru::HttpVersion::http2;
+  EXPECT_EQ(rejected_field(options), "fallback_url");
+}
