@@ -660,7 +660,13 @@ void TransferEngine::start(Submission submission) {
     // libcurl silently sends a request again when a reused keep-alive
     // connection closes before answering; the same key on every copy (and
     // on every retry and fallback) lets the customer's server drop the duplicate.
-    extra_headers.push_back(fmt::format("Idempotency-Key: {}-{}", key_prefix_, transfer->id));
+    // Derived from the call, the step and this execution's nonce (the
+    // client's random prefix and the request id): never shared by two
+    // executions, the same on every copy of one. The id stays readable.
+    const std::string digest =
+        sha256_hex(fmt::format("{}\n{}\n{}\n{}", key_prefix_, transfer->call_sid, step.label, transfer->id));
+    extra_headers.push_back(
+        fmt::format("Idempotency-Key: {}-{}", std::string_view(digest).substr(0, 32), transfer->id));
   }
   if (send_traceparent_) {
     extra_headers.push_back("traceparent: " +

@@ -13,6 +13,7 @@
 #include <ctime>
 #include <optional>
 #include <regex>
+#include <set>
 #include <string>
 
 namespace {
@@ -265,6 +266,31 @@ TEST_F(RequestEncoding, ConfiguredUserAgentArrives) {
   passthru_test::TestClient custom_client(options);
   auto received = send_with(custom_client, get_step(), passthru_test::sample_call());
   EXPECT_EQ(received.header("User-Agent"), "acme-ivr/2.1");
+}
+
+TEST(IdempotencyKey, IsNewForEveryExecutionOfTheSameCallAndStepAndEndsInTheRequestId) {
+  TestHttpServer server;
+  server.reply("GET", "/crm", 200, "vip-connect", "text/plain");
+  passthru_test::LogCollector logs;
+  passthru_test::TestClient client(passthru_test::quiet_options(logs));
+  const StepConfig step = StepConfig::build(passthru_test::step_options(server.url("/crm")));
+  std::vector<std::uint64_t> ids;
+  for (int i = 0; i < 3; ++i) {
+    const auto outcome = passthru_test::execute_and_wait(client, step, passthru_test::sample_call());
+    ASSERT_TRUE(outcome);
+    ids.push_back(outcome->request_id);
+  }
+  std::set<std::string> keys;
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    const std::string key = requests[i].header("Idempotency-Key");
+    ASSERT_EQ(key.size(), 33 + std::to_string(ids[i]).size()) << key;
+    EXPECT_EQ(key.find_first_not_of("0123456789abcdef"), 32u) << key;
+    EXPECT_EQ(key.substr(32), "-" + std::to_string(ids[i])) << key;
+    keys.insert(key.substr(0, 32));
+  }
+  EXPECT_EQ(keys.size(), 3u) << "two executions shared a key";
 }
 
 }  // namespace
