@@ -1405,10 +1405,22 @@ void TransferEngine::log_outcome(const Transfer& transfer, const Outcome& outcom
   const StepData& data = transfer.step.data();
   fmt::memory_buffer line;
   auto out = std::back_inserter(line);
+  const auto append = [&](std::string_view text) { line.append(text.data(), text.data() + text.size()); };
   const auto field = [&](std::string_view key, std::string_view value) {
+    if (line.size() != 0) line.push_back(' ');
+    append(key);
+    line.push_back('=');
+    // Most values need neither escaping nor quotes: no copy for them.
+    const bool plain = !value.empty() && std::none_of(value.begin(), value.end(), [](char c) {
+      const auto byte = static_cast<unsigned char>(c);
+      return byte < 0x20 || byte == 0x7f || c == '"' || c == '\\' || c == ' ' || c == '=';
+    });
+    if (plain) return append(value);
     const std::string escaped = escape_for_log(value);
     const bool quote = escaped.empty() || escaped.find_first_of(" =\"") != std::string::npos;
-    fmt::format_to(out, quote ? "{}{}=\"{}\"" : "{}{}={}", line.size() == 0 ? "" : " ", key, escaped);
+    if (quote) line.push_back('"');
+    append(escaped);
+    if (quote) line.push_back('"');
   };
   const auto ms = [&](std::string_view key, std::chrono::microseconds value) {
     fmt::format_to(out, " {}={:.1f}", key, milliseconds(value));

@@ -630,7 +630,8 @@ TEST(LoopDriver, ExecuteNeverRunsTheCallbackBeforeItReturns) {
     nested = execute(tiny, passthru_test::sample_call()).id();
   });
 
-  ASSERT_TRUE(loop.run_until([&] { return nested != 0 && collector.calls_for(nested) == 1; }));
+  ASSERT_TRUE(loop.run_until(
+      [&] { return nested != 0 && collector.calls_for(nested) == 1 && collector.total_calls() == 6; }));
   EXPECT_EQ(ran_inside, 0);
   EXPECT_EQ(collector.total_calls(), 6u);
   EXPECT_TRUE(collector.repeated_ids().empty());
