@@ -9,8 +9,16 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -31,6 +39,51 @@ using namespace std::chrono_literals;
 
 // Slack for a loaded machine; the contract is "limit + a few milliseconds".
 constexpr std::chrono::milliseconds kSlack{1000};
+
+// A listener on 127.0.0.1 whose accept queue is full: Linux drops further
+// SYNs, so a connect to it neither succeeds nor fails until it gives up.
+class FullBacklog {
+ public:
+  FullBacklog() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        ::listen(listener_, 0) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      return;
+    }
+    port_ = ntohs(address.sin_port);
+    // Connect until one hangs: the queue is full from then on.
+    for (int i = 0; i < 8 && !full_; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      fillers_.push_back(fd);
+      if (::connect(fd, reinterpret_cast<sockaddr*>(&address), length) == 0) continue;
+      if (errno != EINPROGRESS) return;
+      pollfd waiting{fd, POLLOUT, 0};
+      full_ = ::poll(&waiting, 1, 100) == 0;
+    }
+  }
+  ~FullBacklog() {
+    for (int fd : fillers_) ::close(fd);
+    if (listener_ >= 0) ::close(listener_);
+  }
+  FullBacklog(const FullBacklog&) = delete;
+  FullBacklog& operator=(const FullBacklog&) = delete;
+
+  bool full() const { return full_; }
+  std::string url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+ private:
+  int listener_ = -1;
+  int port_ = 0;
+  bool full_ = false;
+  std::vector<int> fillers_;
+};
 
 class Overrides : public ::testing::Test {
  protected:
@@ -114,6 +167,21 @@ TEST_F(Overrides, AConnectTimeoutDoesNotLimitTheAnswerOnceConnected) {
   EXPECT_EQ(outcome.attempts, 1);
   EXPECT_GE(outcome.elapsed, 600ms);
   EXPECT_LT(outcome.elapsed, 600ms + kSlack);
+}
+
+TEST_F(Overrides, AConnectTimeoutEndsAnAttemptThatCannotConnectAndIsRetried) {
+  FullBacklog backlog;
+  if (!backlog.full()) GTEST_SKIP() << "this kernel answers SYNs to a full accept queue";
+  const Outcome outcome = run(passthru_test::step_options(backlog.url("/crm#ct=200&rc=1&tt=5000"), 20s));
+  EXPECT_EQ(outcome.route, Route::on_timeout) << outcome.reason;
+  ASSERT_EQ(outcome.attempts, 2) << outcome.reason;  // nothing was sent: retried without rp
+  for (const auto& attempt : outcome.attempt_log) {
+    EXPECT_EQ(attempt.error, passthru::make_error_code(Errc::timed_out)) << attempt.reason;
+    EXPECT_NE(attempt.reason.find("connect timeout of 200 ms"), std::string::npos) << attempt.reason;
+    EXPECT_GE(attempt.elapsed, 195ms);
+    EXPECT_LT(attempt.elapsed, 200ms + kSlack);
+  }
+  EXPECT_LT(outcome.elapsed, 5s);
 }
 
 TEST_F(Overrides, AStepsReadTimeoutOptionLimitsEachAttemptToo) {
