@@ -1039,13 +1039,14 @@ void TransferEngine::drain_curl_messages() {
       result.body = std::move(transfer->answer);
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
       // Before the deadline only by the step's connect_timeout or read_timeout.
+      // Connected (DNS, TCP and TLS within connect_timeout), the request is
+      // sent at once: with nothing sent, it was the connect that ran out.
       const StepOptions& options = transfer->step.data().options;
       long request_bytes = 0;
       curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
       result.transport = Transport::timed_out;
       result.error = Errc::timed_out;
-      if (request_bytes == 0 && options.connect_timeout.count() > 0 &&
-          curl_time(easy, CURLINFO_CONNECT_TIME_T).count() == 0) {
+      if (request_bytes == 0 && options.connect_timeout.count() > 0) {
         result.detail =
             fmt::format("not connected within the connect timeout of {} ms", options.connect_timeout.count());
       } else if (transfer->attempt_limited) {
