@@ -234,6 +234,8 @@ passthru::StepOptions step_options(const passthru_step_config& c) {
   o.primary_timeout = std::chrono::milliseconds(c.primary_timeout_ms);
   o.retries = c.retries;
   o.retry_after_send = c.retry_after_send != 0;
+  o.connect_timeout = std::chrono::milliseconds(c.connect_timeout_ms);
+  o.read_timeout = std::chrono::milliseconds(c.read_timeout_ms);
   return o;
 }
 

@@ -13,6 +13,9 @@
 #include <cctype>
 #include <memory>
 #include <optional>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace passthru {
 inline namespace v0 {
@@ -187,6 +190,7 @@ struct UrlParts {
   std::string path;
   std::string host;
   std::string origin;
+  std::string fragment;  // never sent; connection overrides when it holds a '='
   std::vector<std::string> secrets;
 };
 
@@ -247,6 +251,7 @@ UrlParts parse_step_url(const std::string& raw, const char* field, const StepOpt
   // exactly the one on the wire.
   const std::string port = url.get(CURLUPART_PORT);
   std::string authority = port.empty() ? host : host + ":" + port;
+  parts.fragment = url.get(CURLUPART_FRAGMENT);
   curl_url_set(url.url, CURLUPART_FRAGMENT, nullptr, 0);
   std::string base_url = url.get(CURLUPART_URL);
   curl_url_set(url.url, CURLUPART_USER, nullptr, 0);
@@ -265,6 +270,97 @@ UrlParts parse_step_url(const std::string& raw, const char* field, const StepOpt
   return parts;
 }
 
+// "a&b&" is "a", "b" and "": an empty item is refused, not skipped.
+std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> items;
+  for (;;) {
+    const auto at = text.find(separator);
+    items.push_back(text.substr(0, at));
+    if (at == std::string_view::npos) return items;
+    text.remove_prefix(at + 1);
+  }
+}
+
+// A key's value as the fragment gave it, shortened for an error message.
+std::string shown_value(std::string_view value) {
+  constexpr std::size_t kShown = 32;
+  return value.size() <= kShown ? std::string(value) : std::string(value.substr(0, kShown)) + "...";
+}
+
+// "#ct=2000": milliseconds, a whole number from `min` to `max`.
+long long fragment_number(std::string_view key, std::string_view value, long long min, long long max) {
+  const bool digits = !value.empty() && value.size() <= 10 &&
+                      std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+  long long number = 0;
+  if (digits) {
+    for (char c : value) number = number * 10 + (c - '0');
+  }
+  if (!digits || number < min || number > max) {
+    throw ConfigError("url", fmt::format("#{}={}: must be a whole number from {} to {}", key,
+                                         shown_value(value), min, max));
+  }
+  return number;
+}
+
+// The url's fragment as connection overrides ("#ct=2000&rt=5000&tt=8000&rc=2&rp=ct,5xx",
+// as Twilio and Plivo read it), applied to `options`. A fragment without a
+// '=' is an anchor, dropped as ever.
+void apply_url_overrides(const std::string& fragment, StepOptions& options, detail::RetryAfterSend& retry) {
+  using std::chrono::milliseconds;
+  if (fragment.find('=') == std::string::npos) return;
+  const long long max_ms = kMaxTimeout.count();
+  std::vector<std::string_view> seen;
+  for (const std::string_view item : split(fragment, '&')) {
+    const auto equals = item.find('=');
+    if (equals == std::string_view::npos) {
+      throw ConfigError("url", fmt::format("#{}: connection overrides are key=value pairs joined by '&'",
+                                           shown_value(item)));
+    }
+    const std::string_view key = item.substr(0, equals);
+    const std::string_view value = item.substr(equals + 1);
+    if (key != "ct" && key != "rt" && key != "tt" && key != "rc" && key != "rp") {
+      throw ConfigError("url", fmt::format("#{}={}: unknown override '{}' (known: ct, rt, tt, rc, rp)",
+                                           shown_value(key), shown_value(value), shown_value(key)));
+    }
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) {
+      throw ConfigError("url", fmt::format("#{}={}: '{}' is given twice", key, shown_value(value), key));
+    }
+    seen.push_back(key);
+    if (key == "ct") {
+      options.connect_timeout = milliseconds(fragment_number(key, value, 1, max_ms));
+    } else if (key == "rt") {
+      options.read_timeout = milliseconds(fragment_number(key, value, 1, max_ms));
+    } else if (key == "tt") {
+      options.timeout = milliseconds(fragment_number(key, value, 1, max_ms));
+    } else if (key == "rc") {
+      options.retries = static_cast<int>(fragment_number(key, value, 0, detail::kMaxRetries));
+    } else {
+      for (const std::string_view policy : split(value, ',')) {
+        if (policy == "ct") {
+          // Failures before anything was sent: always retried.
+        } else if (policy == "5xx") {
+          retry.server_error = true;
+        } else if (policy == "rt") {
+          retry.timeout = true;
+        } else if (policy == "all") {
+          retry = {true, true, true};
+          options.retry_after_send = true;
+        } else if (policy == "4xx") {
+          throw ConfigError("url", "#rp=4xx: a 4xx is the server's answer and is never retried");
+        } else {
+          throw ConfigError("url", fmt::format("#rp={}: unknown policy '{}' (known: ct, 5xx, rt, all)",
+                                               shown_value(value), shown_value(policy)));
+        }
+      }
+      if (retry.any() && options.method != Method::get) {
+        throw ConfigError("url", fmt::format("#rp={}: retrying after the request was sent is only allowed "
+                                             "with GET: a POST sent again may act twice",
+                                             shown_value(value)));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 StepConfig::StepConfig(std::shared_ptr<const detail::StepData> data) noexcept : data_(std::move(data)) {}
@@ -278,6 +374,11 @@ StepConfig StepConfig::build(StepOptions options) {
   const std::string& scheme = primary.scheme;
   std::optional<UrlParts> fallback;
   if (!options.fallback_url.empty()) fallback = parse_step_url(options.fallback_url, "fallback_url", options);
+  RetryAfterSend retry_after_send;
+  apply_url_overrides(primary.fragment, options, retry_after_send);
+  if (fallback && fallback->fragment.find('=') != std::string::npos) {
+    throw ConfigError("fallback_url", "connection overrides (#ct=...) are read from url's fragment only");
+  }
   if (options.timeout <= std::chrono::milliseconds::zero()) {
     throw ConfigError("timeout", fmt::format("must be positive, got {} ms", options.timeout.count()));
   }
@@ -317,6 +418,14 @@ StepConfig StepConfig::build(StepOptions options) {
   if (options.retry_after_send && options.method != Method::get) {
     throw ConfigError("retry_after_send",
                       "is only allowed with GET: a POST sent again may act twice on the customer's server");
+  }
+  if (options.retry_after_send) retry_after_send = {true, true, true};
+  for (const auto& [field, value] : {std::pair{"connect_timeout", options.connect_timeout},
+                                     std::pair{"read_timeout", options.read_timeout}}) {
+    if (value.count() < 0 || value > kMaxTimeout) {
+      throw ConfigError(field, fmt::format("must be 0 (none) or at most {} ms (one hour), got {} ms",
+                                           kMaxTimeout.count(), value.count()));
+    }
   }
   if (options.signing_keys.size() > kMaxSigningKeys) {
     throw ConfigError("signing_keys", fmt::format("holds {} keys: at most {} (the current key and the next)",
@@ -362,7 +471,7 @@ StepConfig StepConfig::build(StepOptions options) {
       StepData{std::move(options), std::move(primary.base_url), std::move(primary.signed_url),
                std::move(primary.authority), std::move(primary.path), std::move(label),
                std::move(primary.origin), std::move(router), std::move(header_lines), has_idempotency_key,
-               std::move(secrets), std::move(fallback_endpoint)});
+               std::move(secrets), std::move(fallback_endpoint), retry_after_send});
   return StepConfig(std::move(data));
 }
 

@@ -22,6 +22,16 @@ struct EndpointUrl {
   std::string origin;
 };
 
+/// Which failures after the request was sent are retried (within
+/// StepOptions::retries): StepOptions::retry_after_send sets all three, the
+/// url fragment's rp some of them. Failures before sending always are.
+struct RetryAfterSend {
+  bool server_error = false;  // a 5xx answer
+  bool timeout = false;       // read_timeout, or the primary's share, ran out
+  bool failure = false;       // reset, closed, or another transport failure
+  bool any() const { return server_error || timeout || failure; }
+};
+
 struct StepData {
   StepOptions options;
   std::string base_url;    // the normalised URL without its fragment: what is sent
@@ -35,6 +45,7 @@ struct StepData {
   bool has_idempotency_key = false;       // the step sets its own Idempotency-Key
   std::vector<std::string> secrets;       // values never to show in a reason or log line
   std::optional<EndpointUrl> fallback;    // StepOptions::fallback_url, validated
+  RetryAfterSend retry_after_send;        // from retry_after_send and the url's rp
 
   /// StepOptions::primary_timeout, its default resolved.
   std::chrono::milliseconds primary_share() const {

@@ -61,12 +61,13 @@ struct Transfer {
   std::string answer;
   bool too_large = false;
   std::size_t head_bytes = 0;
-  bool interim = false;       // the last head seen was a 1xx
-  bool queued = false;        // waiting for a slot under ClientOptions::max_in_flight or max_per_origin
-  bool origin_bound = false;  // queued because its origin had max_per_origin running
-  bool running = false;       // added to the multi handle
-  std::string blocked;        // an address the destination guard refused
-  bool permitted = false;     // the guard let at least one connection attempt through
+  bool interim = false;          // the last head seen was a 1xx
+  bool queued = false;           // waiting for a slot under ClientOptions::max_in_flight or max_per_origin
+  bool origin_bound = false;     // queued because its origin had max_per_origin running
+  bool running = false;          // added to the multi handle
+  bool attempt_limited = false;  // libcurl ends this attempt by read_timeout, before the deadline
+  std::string blocked;           // an address the destination guard refused
+  bool permitted = false;        // the guard let at least one connection attempt through
   const DestinationGuard* guard = nullptr;
   TransferEngine* engine = nullptr;
   std::vector<std::string> call_secrets;  // values of the call's secret parameters
@@ -905,7 +906,17 @@ void TransferEngine::launch(Transfer& transfer) {
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error);
   curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(step.options.max_answer_bytes));
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>((remaining + kCurlBackstop).count()));
+  // StepOptions::connect_timeout and read_timeout limit each attempt; where
+  // they reach past the deadline, our timer ends it and libcurl's is a backstop.
+  const std::chrono::milliseconds connect_timeout = step.options.connect_timeout;
+  const std::chrono::milliseconds attempt_limit = connect_timeout + step.options.read_timeout;
+  if (connect_timeout.count() > 0 && connect_timeout < remaining) {
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout.count()));
+  }
+  transfer.attempt_limited = step.options.read_timeout.count() > 0 && attempt_limit < remaining;
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(transfer.attempt_limited ? attempt_limit.count()
+                                                              : (remaining + kCurlBackstop).count()));
   if (transfer.request.method == Method::post) {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.request.body.c_str());
@@ -1033,9 +1044,23 @@ void TransferEngine::drain_curl_messages() {
       }
       result.body = std::move(transfer->answer);
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
+      // Before the deadline only by the step's connect_timeout or read_timeout.
+      // Connected (DNS, TCP and TLS within connect_timeout), the request is
+      // sent at once: with nothing sent, it was the connect that ran out.
+      const StepOptions& options = transfer->step.data().options;
+      long request_bytes = 0;
+      curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
       result.transport = Transport::timed_out;
       result.error = Errc::timed_out;
-      result.detail = fmt::format("no answer within {} ms", transfer->step.data().options.timeout.count());
+      if (request_bytes == 0 && options.connect_timeout.count() > 0) {
+        result.detail =
+            fmt::format("not connected within the connect timeout of {} ms", options.connect_timeout.count());
+      } else if (transfer->attempt_limited) {
+        result.detail =
+            fmt::format("no answer within the read timeout of {} ms", options.read_timeout.count());
+      } else {
+        result.detail = fmt::format("no answer within {} ms", options.timeout.count());
+      }
     } else if (transfer->too_large || code == CURLE_FILESIZE_EXCEEDED) {
       result.transport = Transport::failed;
       result.error = Errc::answer_too_large;
@@ -1182,8 +1207,12 @@ bool TransferEngine::try_again(Transfer& transfer, const HttpResult& result) {
   const Clock::time_point limit =
       fallback_pending ? transfer.started + step.primary_share() : transfer.deadline->first;
 
-  if (transfer.retries_done < step.options.retries &&
-      (nothing_sent || (step.options.retry_after_send && transient))) {
+  // After sending, only what the step's retry policy names.
+  const RetryAfterSend& policy = step.retry_after_send;
+  const bool retry_sent = answered                                   ? policy.server_error
+                          : result.transport == Transport::timed_out ? policy.timeout
+                                                                     : transient && policy.failure;
+  if (transfer.retries_done < step.options.retries && (nothing_sent || retry_sent)) {
     const Clock::time_point due = now + backoff(transfer.retries_done);
     if (due < limit) {
       if (transfer.running) end_attempt(transfer, result);

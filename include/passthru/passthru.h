@@ -123,6 +123,10 @@ typedef struct passthru_step_config {
   long primary_timeout_ms;  /**< The primary's share of timeout_ms with a fallback; 0: half. */
   int retries;              /**< Retries of a failure before anything was sent; at most 5. */
   int retry_after_send;     /**< Non-zero (GET only): also retry 5xx, resets, a share run out. */
+  /* Per-attempt limits (StepOptions::connect_timeout, read_timeout); 0: the
+   * deadline only. The url's fragment may set them ("#ct=2000&rt=5000"). */
+  long connect_timeout_ms; /**< Connecting (DNS, TCP, TLS); a connect run out is retried. */
+  long read_timeout_ms;    /**< The answer: an attempt ends connect + read after its start. */
 } passthru_step_config;
 
 /** Fills `config` with the defaults (and NULL/0 everywhere else). */

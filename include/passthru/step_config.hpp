@@ -91,7 +91,15 @@ enum class HttpVersion {
 /// Everything that configures one Passthru step, with its defaults.
 /// Turn it into a StepConfig with StepConfig::build(), which validates it.
 struct StepOptions {
-  std::string url;                           ///< Required: absolute http:// or https:// URL.
+  /// Required: absolute http:// or https:// URL. Its fragment is never sent;
+  /// when it holds a '=' it is read as connection overrides, the convention
+  /// of Twilio and Plivo: "#ct=2000&rt=5000&tt=8000&rc=2&rp=ct,5xx" sets
+  /// connect_timeout, read_timeout, timeout (total) and retries, and which
+  /// failures are retried (rp: ct, the default: before anything was sent;
+  /// 5xx; rt: timed out after sending; all: as retry_after_send; all but ct
+  /// GET only). Validated like the fields they set, and they win over them:
+  /// StepConfig::options() shows the effective values.
+  std::string url;
   Method method = Method::get;               ///< GET (query string) or POST (form body).
   std::chrono::milliseconds timeout{15000};  ///< From execute() to the outcome; > 0, <= 1 h.
   Routes routes;                             ///< Where each answer sends the call.
@@ -145,8 +153,20 @@ struct StepOptions {
   /// doubled per retry (capped at 1 s), and none starts past the deadline.
   int retries = 0;
   /// Also retry a failure after the request was sent (5xx, reset, the
-  /// primary's share running out). GET only: a POST may have had effects.
+  /// primary's share or read_timeout running out). GET only: a POST may
+  /// have had effects.
   bool retry_after_send = false;
+  /// Each attempt's limit on connecting (DNS, TCP and TLS), primary or
+  /// fallback, from the attempt's start. 0 (the default): only the deadline.
+  /// Never past the deadline; at most 1 h. A connect that runs out is a
+  /// failure before anything was sent, so `retries` retries it.
+  std::chrono::milliseconds connect_timeout{0};
+  /// Each attempt's limit on its answer: an attempt ends, timed out, at most
+  /// connect_timeout + read_timeout after it started (read_timeout alone
+  /// when connect_timeout is 0), never past the deadline. 0 (the default):
+  /// only the deadline. At most 1 h. The request was sent, so only
+  /// retry_after_send (or the fragment's rp=rt) retries it.
+  std::chrono::milliseconds read_timeout{0};
 };
 
 /// Thrown by StepConfig::build() for an invalid StepOptions. what() names
@@ -172,7 +192,8 @@ class PASSTHRU_API StepConfig {
   /// Validates `options`; throws ConfigError naming the first bad field.
   static StepConfig build(StepOptions options);
 
-  /// The options as given (after validation).
+  /// The options as given (after validation), with the overrides of the
+  /// url's fragment applied: what the step runs with.
   const StepOptions& options() const noexcept;
 
   /// Internal representation; not part of the stable API.

@@ -82,6 +82,8 @@ static void init_sets_the_documented_defaults(void) {
   CHECK_INT(config.primary_timeout_ms, 0);
   CHECK_INT(config.retries, 0);
   CHECK_INT(config.retry_after_send, 0);
+  CHECK_INT(config.connect_timeout_ms, 0);
+  CHECK_INT(config.read_timeout_ms, 0);
 
   memset(&options, 0x5a, sizeof options);
   passthru_client_options_init(&options);
@@ -285,6 +287,15 @@ static void config_errors_name_the_field(void) {
   config.method = PASSTHRU_POST;
   config.retry_after_send = 1;
   expect_config_error(&config, "retry_after_send", __LINE__);
+  config = valid_config();
+  config.connect_timeout_ms = -1;
+  expect_config_error(&config, "connect_timeout", __LINE__);
+  config = valid_config();
+  config.read_timeout_ms = 3600001;
+  expect_config_error(&config, "read_timeout", __LINE__);
+  config = valid_config();
+  config.url = "https://crm.example.com/passthru#rc=9";
+  expect_config_error(&config, "url", __LINE__);
 
   config = valid_config();
   config.http_version = (passthru_http_version)7;

@@ -480,3 +480,171 @@ TEST(StepConfigAttempts, Http2RefusesAPlainHttpFallback) {
   options.http_version = passthru::HttpVersion::http2;
   EXPECT_EQ(rejected_field(options), "fallback_url");
 }
+
+// --- connect_timeout, read_timeout, and the url fragment's overrides ---
+
+namespace {
+
+// The message of the ConfigError that build() throws for `url`, or "<accepted>".
+std::string url_error(const std::string& url, Method method = Method::get) {
+  StepOptions options = with_url(url);
+  options.method = method;
+  try {
+    (void)StepConfig::build(std::move(options));
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.field(), "url") << e.what();
+    return e.what();
+  }
+  return "<accepted>";
+}
+
+const std::string kUrl = "https://crm.example.com/passthru";
+
+}  // namespace
+
+TEST(StepConfigOverrides, ConnectAndReadTimeoutsAreOffByDefault) {
+  const StepConfig config = StepConfig::build(valid_options());
+  EXPECT_EQ(config.options().connect_timeout, 0ms);
+  EXPECT_EQ(config.options().read_timeout, 0ms);
+}
+
+TEST(StepConfigOverrides, ConnectAndReadTimeoutsAreZeroToOneHour) {
+  StepOptions options = valid_options();
+  options.connect_timeout = -1ms;
+  EXPECT_EQ(rejected_field(options), "connect_timeout");
+  options.connect_timeout = 3600001ms;
+  EXPECT_EQ(rejected_field(options), "connect_timeout");
+  options.connect_timeout = 3600000ms;
+  options.read_timeout = -1ms;
+  EXPECT_EQ(rejected_field(options), "read_timeout");
+  options.read_timeout = 3600001ms;
+  EXPECT_EQ(rejected_field(options), "read_timeout");
+  options.read_timeout = 1ms;
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+}
+
+TEST(StepConfigOverrides, TheFragmentOverridesTheStepsSettingsAndIsNeverSent) {
+  StepOptions options = with_url(kUrl + "?key=abc#ct=2000&rt=5000&tt=8000&rc=2&rp=ct,5xx");
+  options.timeout = 20s;
+  options.retries = 0;
+  options.connect_timeout = 100ms;
+  const StepConfig config = StepConfig::build(options);
+  EXPECT_EQ(config.options().url, options.url);  // as given
+  EXPECT_EQ(config.options().connect_timeout, 2000ms);
+  EXPECT_EQ(config.options().read_timeout, 5000ms);
+  EXPECT_EQ(config.options().timeout, 8000ms);
+  EXPECT_EQ(config.options().retries, 2);
+  EXPECT_FALSE(config.options().retry_after_send);
+  EXPECT_TRUE(config.data().retry_after_send.server_error);
+  EXPECT_FALSE(config.data().retry_after_send.timeout);
+  EXPECT_FALSE(config.data().retry_after_send.failure);
+  EXPECT_EQ(config.data().base_url, kUrl + "?key=abc");
+  EXPECT_EQ(config.data().signed_url, kUrl + "?key=abc");
+}
+
+TEST(StepConfigOverrides, KeysLeftOutKeepTheStepsSettings) {
+  StepOptions options = with_url(kUrl + "#rc=1");
+  options.timeout = 7s;
+  options.read_timeout = 300ms;
+  const StepConfig config = StepConfig::build(options);
+  EXPECT_EQ(config.options().retries, 1);
+  EXPECT_EQ(config.options().timeout, 7s);
+  EXPECT_EQ(config.options().read_timeout, 300ms);
+  EXPECT_EQ(config.options().connect_timeout, 0ms);
+}
+
+TEST(StepConfigOverrides, AFragmentWithoutAnEqualsSignIsAnAnchorAsBefore) {
+  const StepConfig config = StepConfig::build(with_url(kUrl + "#top"));
+  EXPECT_EQ(config.options().timeout, 15s);
+  EXPECT_EQ(config.data().base_url, kUrl);
+  EXPECT_EQ(url_error(kUrl + "#"), "<accepted>");
+}
+
+TEST(StepConfigOverrides, RetryPolicies) {
+  const auto policy = [](const std::string& rp) {
+    return StepConfig::build(with_url(kUrl + "#rc=1&rp=" + rp)).data().retry_after_send;
+  };
+  EXPECT_FALSE(policy("ct").any());
+  EXPECT_TRUE(policy("rt").timeout);
+  EXPECT_FALSE(policy("rt").server_error);
+  EXPECT_FALSE(policy("rt").failure);
+  const auto both = policy("5xx,rt");
+  EXPECT_TRUE(both.server_error && both.timeout && !both.failure);
+  const auto all = policy("all");
+  EXPECT_TRUE(all.server_error && all.timeout && all.failure);
+  EXPECT_TRUE(StepConfig::build(with_url(kUrl + "#rp=all")).options().retry_after_send);
+  StepOptions options = valid_options();
+  options.retry_after_send = true;
+  const auto from_option = StepConfig::build(options).data().retry_after_send;
+  EXPECT_TRUE(from_option.server_error && from_option.timeout && from_option.failure);
+}
+
+TEST(StepConfigOverrides, RefusesUnknownKeysNamingKeyAndValue) {
+  const std::string message = url_error(kUrl + "#ct=100&xt=5");
+  EXPECT_NE(message.find("xt=5"), std::string::npos) << message;
+  EXPECT_NE(message.find("unknown override"), std::string::npos) << message;
+  EXPECT_NE(url_error(kUrl + "#CT=100"), "<accepted>");
+}
+
+TEST(StepConfigOverrides, RefusesDuplicates) {
+  const std::string message = url_error(kUrl + "#ct=100&ct=200");
+  EXPECT_NE(message.find("ct=200"), std::string::npos) << message;
+  EXPECT_NE(message.find("twice"), std::string::npos) << message;
+}
+
+TEST(StepConfigOverrides, RefusesItemsThatAreNotKeyValue) {
+  EXPECT_NE(url_error(kUrl + "#ct=100&top").find("#top"), std::string::npos);
+  EXPECT_NE(url_error(kUrl + "#ct=100&"), "<accepted>");
+}
+
+TEST(StepConfigOverrides, RefusesNonNumbers) {
+  for (const char* fragment :
+       {"ct=", "ct=abc", "rt=1.5", "tt=-300", "tt=+300", "rc=two", "ct=2000ms", "tt=99999999999999999999"}) {
+    const std::string message = url_error(kUrl + "#" + fragment);
+    EXPECT_NE(message.find(fragment), std::string::npos) << fragment << ": " << message;
+  }
+}
+
+TEST(StepConfigOverrides, RefusesOutOfRangeValues) {
+  for (const char* fragment : {"ct=0", "rt=0", "tt=0", "ct=3600001", "rt=3600001", "tt=3600001", "rc=6"}) {
+    const std::string message = url_error(kUrl + "#" + fragment);
+    EXPECT_NE(message.find(fragment), std::string::npos) << fragment << ": " << message;
+  }
+  EXPECT_EQ(url_error(kUrl + "#ct=3600000&rt=3600000&tt=3600000&rc=5"), "<accepted>");
+  EXPECT_EQ(url_error(kUrl + "#rc=0&tt=1&ct=1&rt=1"), "<accepted>");
+}
+
+TEST(StepConfigOverrides, RefusesUnknownAndFourXxRetryPolicies) {
+  EXPECT_NE(url_error(kUrl + "#rp=4xx").find("4xx"), std::string::npos);
+  EXPECT_NE(url_error(kUrl + "#rp=ct,dns").find("'dns'"), std::string::npos);
+  EXPECT_NE(url_error(kUrl + "#rp="), "<accepted>");
+  EXPECT_NE(url_error(kUrl + "#rp=ct,"), "<accepted>");
+}
+
+TEST(StepConfigOverrides, RetryingAfterSendingIsForGetOnly) {
+  EXPECT_EQ(url_error(kUrl + "#rp=ct", Method::post), "<accepted>");
+  for (const char* rp : {"5xx", "rt", "all", "ct,5xx"}) {
+    const std::string message = url_error(kUrl + "#rp=" + rp, Method::post);
+    EXPECT_NE(message.find(std::string("#rp=") + rp), std::string::npos) << message;
+    EXPECT_NE(message.find("GET"), std::string::npos) << message;
+  }
+}
+
+TEST(StepConfigOverrides, AnOverriddenTotalIsCheckedAgainstThePrimaryTimeout) {
+  StepOptions options = with_fallback("https://backup.example.com/passthru");
+  options.url = kUrl + "#tt=1000";
+  options.primary_timeout = 2000ms;
+  EXPECT_EQ(rejected_field(options), "primary_timeout");
+  options.primary_timeout = 999ms;
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+}
+
+TEST(StepConfigOverrides, AreReadFromTheUrlOnlyNotTheFallback) {
+  EXPECT_EQ(rejected_field(with_fallback("https://backup.example.com/passthru#rc=2")), "fallback_url");
+  EXPECT_EQ(rejected_field(with_fallback("https://backup.example.com/passthru#top")), "<accepted>");
+}
+
+TEST(StepConfigOverrides, LongValuesAreShortenedInTheMessage) {
+  const std::string message = url_error(kUrl + "#ct=" + std::string(500, '9'));
+  EXPECT_LT(message.size(), 200u) << message;
+}
