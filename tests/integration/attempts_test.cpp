@@ -1,6 +1,7 @@
 // Sequential attempts within a step's timeout: StepOptions::fallback_url,
 // primary_timeout, retries and retry_after_send.
 #include "fault_server.hpp"
+#include "one_client_test.hpp"
 #include "raw_socket_peers.hpp"
 #include "test_helpers.hpp"
 #include "test_http_server.hpp"
@@ -44,25 +45,7 @@ void answer(TestHttpServer& server, const std::string& path, int status, const s
   });
 }
 
-class Attempts : public ::testing::Test {
- protected:
-  Outcome run(const StepOptions& options) {
-    const auto outcome =
-        passthru_test::execute_and_wait(client_, StepConfig::build(options), passthru_test::sample_call());
-    if (!outcome) {
-      ADD_FAILURE() << "no outcome";
-      return {};
-    }
-    EXPECT_NE(outcome->request_id, 0u) << outcome->reason;
-    EXPECT_EQ(outcome->attempts, static_cast<int>(outcome->attempt_log.size()));
-    return *outcome;
-  }
-
-  // The server outlives the client, so no worker waits on a kept-alive connection.
-  TestHttpServer server_;
-  LogCollector logs_;
-  TestClient client_{passthru_test::quiet_options(logs_)};
-};
+class Attempts : public passthru_test::OneClientTest {};
 
 TEST_F(Attempts, PrimaryRefusedFallbackAnswers) {
   RefusedPort refused;

@@ -1,6 +1,7 @@
 // Connection overrides in the url's fragment ("#ct=2000&rt=5000&tt=8000&rc=2&rp=ct,5xx")
 // and StepOptions::connect_timeout and read_timeout, against real servers.
 #include "fault_server.hpp"
+#include "one_client_test.hpp"
 #include "raw_socket_peers.hpp"
 #include "test_helpers.hpp"
 #include "test_http_server.hpp"
@@ -85,25 +86,7 @@ class FullBacklog {
   std::vector<int> fillers_;
 };
 
-class Overrides : public ::testing::Test {
- protected:
-  Outcome run(const StepOptions& options) {
-    const auto outcome =
-        passthru_test::execute_and_wait(client_, StepConfig::build(options), passthru_test::sample_call());
-    if (!outcome) {
-      ADD_FAILURE() << "no outcome";
-      return {};
-    }
-    EXPECT_NE(outcome->request_id, 0u) << outcome->reason;
-    EXPECT_EQ(outcome->attempts, static_cast<int>(outcome->attempt_log.size()));
-    return *outcome;
-  }
-
-  // The server outlives the client, so no worker waits on a kept-alive connection.
-  TestHttpServer server_;
-  LogCollector logs_;
-  TestClient client_{passthru_test::quiet_options(logs_)};
-};
+class Overrides : public passthru_test::OneClientTest {};
 
 TEST_F(Overrides, TheFragmentsTotalEndsASilentServerAtItsTimeNotTheSteps) {
   SilentServer silent;
