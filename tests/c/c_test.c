@@ -109,9 +109,8 @@ void collector_on_outcome(const passthru_outcome* outcome, void* user_data) {
   pthread_mutex_unlock(&collector->mutex);
 }
 
-int collector_wait(c_collector* collector, size_t n, long timeout_ms) {
+struct timespec c_test_deadline(long timeout_ms) {
   struct timespec deadline;
-  int reached;
   clock_gettime(CLOCK_MONOTONIC, &deadline);
   deadline.tv_sec += timeout_ms / 1000;
   deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
@@ -119,6 +118,13 @@ int collector_wait(c_collector* collector, size_t n, long timeout_ms) {
     deadline.tv_sec += 1;
     deadline.tv_nsec -= 1000000000L;
   }
+  return deadline;
+}
+
+int collector_wait(c_collector* collector, size_t n, long timeout_ms) {
+  struct timespec deadline;
+  int reached;
+  deadline = c_test_deadline(timeout_ms);
   pthread_mutex_lock(&collector->mutex);
   while (collector->total < n) {
     if (pthread_cond_timedwait(&collector->changed, &collector->mutex, &deadline) == ETIMEDOUT) break;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* How long a test waits for something that should take milliseconds:
  * generous, so a loaded machine does not fail a correct library. */
@@ -114,6 +115,8 @@ c_slot* collector_slot(c_collector* collector, size_t index);
 void collector_on_outcome(const passthru_outcome* outcome, void* user_data);
 /* 1 once `n` callbacks have run in all, 0 if `timeout_ms` passed first. */
 int collector_wait(c_collector* collector, size_t n, long timeout_ms);
+/** CLOCK_MONOTONIC now + timeout_ms, for pthread_cond_timedwait on a monotonic condition. */
+struct timespec c_test_deadline(long timeout_ms);
 size_t collector_total(c_collector* collector);
 /* Calls of request `index`'s callback so far. */
 int collector_calls(c_collector* collector, size_t index);

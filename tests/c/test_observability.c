@@ -322,13 +322,7 @@ static int hook_log_wait_for(hook_log* log, hook_kind kind, long timeout_ms) {
   struct timespec deadline;
   int found = 0;
   size_t i;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += timeout_ms / 1000;
-  deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec += 1;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  deadline = c_test_deadline(timeout_ms);
   pthread_mutex_lock(&log->mutex);
   for (;;) {
     for (i = 0; i < log->count && !found; ++i) found = log->events[i].kind == kind;
