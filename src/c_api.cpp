@@ -13,6 +13,7 @@
 #include <passthru/step_config.hpp>
 #include <passthru/version.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
@@ -149,7 +150,10 @@ void copy_error(std::string_view text, char* buffer, std::size_t size) noexcept 
 // The C field a C++ StepOptions field is set from: "routes.default_next" is
 // "default_next", "tls.ca_file" is "tls_ca_file", "timeout" is "timeout_ms".
 std::string c_field(const std::string& field) {
-  if (field == "timeout") return "timeout_ms";
+  for (const char* duration :
+       {"timeout", "primary_timeout", "hedge_after", "connect_timeout", "read_timeout"}) {
+    if (field == duration) return field + "_ms";
+  }
   if (field.rfind("routes.", 0) == 0) return field.substr(7);
   if (field.rfind("tls.", 0) == 0) return "tls_" + field.substr(4);
   return field;
@@ -236,6 +240,7 @@ passthru::StepOptions step_options(const passthru_step_config& c) {
   o.retry_after_send = c.retry_after_send != 0;
   o.connect_timeout = std::chrono::milliseconds(c.connect_timeout_ms);
   o.read_timeout = std::chrono::milliseconds(c.read_timeout_ms);
+  o.hedge_after = std::chrono::milliseconds(c.hedge_after_ms);
   return o;
 }
 
@@ -271,6 +276,10 @@ void with_c_outcome(const passthru::Outcome& outcome, Use&& use) {
   c.http_version = outcome.http_version;
   c.background = outcome.background ? 1 : 0;
   c.answered_by = static_cast<passthru_endpoint>(outcome.answered_by);
+  c.hedged = std::any_of(outcome.attempt_log.begin(), outcome.attempt_log.end(),
+                         [](const passthru::Attempt& attempt) { return attempt.hedged; })
+                 ? 1
+                 : 0;
 
   std::string error_text;
   if (outcome.error) {

@@ -43,6 +43,10 @@ void StepCounters::completed(const Outcome& outcome, std::chrono::microseconds s
   if (outcome.http_status != 0 && outcome.elapsed > slow_threshold) slow_answers_.fetch_add(1, kRelaxed);
   Endpoint previous = Endpoint::none;
   for (const Attempt& attempt : outcome.attempt_log) {
+    if (attempt.hedged) {
+      hedges_.fetch_add(1, kRelaxed);
+      continue;
+    }
     if (attempt.endpoint == Endpoint::fallback && previous != Endpoint::fallback) {
       fallbacks_.fetch_add(1, kRelaxed);
     } else if (previous == Endpoint::none) {
@@ -76,6 +80,7 @@ StepMetrics StepCounters::read() const {
   metrics.first_attempts = first_attempts_.load(kRelaxed);
   metrics.retries = retries_.load(kRelaxed);
   metrics.fallbacks = fallbacks_.load(kRelaxed);
+  metrics.hedges = hedges_.load(kRelaxed);
   metrics.bytes_sent = bytes_sent_.load(kRelaxed);
   metrics.bytes_received = bytes_received_.load(kRelaxed);
   metrics.latency.upper_bounds = upper_bounds_;

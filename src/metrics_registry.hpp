@@ -47,6 +47,7 @@ class StepCounters {
   Counter first_attempts_{0};
   Counter retries_{0};
   Counter fallbacks_{0};
+  Counter hedges_{0};
   Counter bytes_sent_{0};
   Counter bytes_received_{0};
   std::array<Counter, kRouteCount> by_route_{};

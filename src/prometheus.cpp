@@ -223,11 +223,12 @@ std::string to_prometheus(const MetricsSnapshot& snapshot, std::string_view pref
 
   exposition.family(
       "_attempts_total", "counter",
-      "HTTP attempts per step and kind: a request's first, a retry of the same URL, a fallback.");
+      "HTTP attempts per step and kind: a request's first, a retry of the same URL, a fallback, a hedge.");
   for (const StepMetrics& s : steps) {
     exposition.step_sample("_attempts_total", s.step, "kind", "first", s.first_attempts);
     exposition.step_sample("_attempts_total", s.step, "kind", "retry", s.retries);
     exposition.step_sample("_attempts_total", s.step, "kind", "fallback", s.fallbacks);
+    exposition.step_sample("_attempts_total", s.step, "kind", "hedge", s.hedges);
   }
 
   exposition.family("_bytes_sent_total", "counter", "Request heads and bodies sent, per step, in bytes.");

@@ -411,6 +411,17 @@ StepConfig StepConfig::build(StepOptions options) {
                                     options.timeout.count() - 1, options.primary_timeout.count()));
     }
   }
+  if (options.hedge_after.count() != 0) {
+    if (!fallback) throw ConfigError("hedge_after", "needs a fallback_url to send the hedge to");
+    if (options.hedge_after.count() < 0 || options.hedge_after >= options.timeout) {
+      throw ConfigError("hedge_after", fmt::format("must be 0 (no hedging) or between 1 and {} ms, got {} ms",
+                                                   options.timeout.count() - 1, options.hedge_after.count()));
+    }
+    if (options.primary_timeout.count() != 0) {
+      throw ConfigError("hedge_after",
+                        "and primary_timeout exclude each other: a hedged primary is never abandoned");
+    }
+  }
   if (options.retries < 0 || options.retries > kMaxRetries) {
     throw ConfigError("retries",
                       fmt::format("must be between 0 and {}, got {}", kMaxRetries, options.retries));

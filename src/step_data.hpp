@@ -47,8 +47,10 @@ struct StepData {
   std::optional<EndpointUrl> fallback;    // StepOptions::fallback_url, validated
   RetryAfterSend retry_after_send;        // from retry_after_send and the url's rp
 
-  /// StepOptions::primary_timeout, its default resolved.
+  /// StepOptions::primary_timeout, its default resolved; with hedge_after,
+  /// when the fallback joins the primary.
   std::chrono::milliseconds primary_share() const {
+    if (options.hedge_after.count() > 0) return options.hedge_after;
     return options.primary_timeout.count() > 0 ? options.primary_timeout : options.timeout / 2;
   }
 };

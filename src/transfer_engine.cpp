@@ -46,59 +46,39 @@ using TimerEntry = std::multimap<Clock::time_point, std::uint64_t>::iterator;
 
 }  // namespace
 
-/// One request in flight, owned by TransferEngine::active_.
-struct Transfer {
-  std::uint64_t id = 0;
-  StepConfig step;
-  std::string call_sid;
-  OutcomeCallback on_outcome;
-  Clock::time_point started;
-  std::optional<Clock::time_point> launched;  // when it left the queue for libcurl
-  std::multimap<Clock::time_point, std::uint64_t>::iterator deadline;
-  BuiltRequest request;
+/// One HTTP exchange of a request: its own easy handle and what came back
+/// on it. A request has one leg at a time, and two while hedged: the
+/// fallback sent alongside a primary that has not answered
+/// (StepOptions::hedge_after).
+struct Leg {
+  Transfer* transfer = nullptr;
+  Endpoint endpoint = Endpoint::primary;
+  BuiltRequest request;  // this endpoint's request
+  CURL* easy = nullptr;  // kept across this leg's attempts; back to the spares at the end
   curl_slist* headers = nullptr;
-  CURL* easy = nullptr;
   std::string answer;
   bool too_large = false;
   std::size_t head_bytes = 0;
   bool interim = false;          // the last head seen was a 1xx
-  bool queued = false;           // waiting for a slot under ClientOptions::max_in_flight or max_per_origin
-  bool origin_bound = false;     // queued because its origin had max_per_origin running
   bool running = false;          // added to the multi handle
   bool attempt_limited = false;  // libcurl ends this attempt by read_timeout, before the deadline
+  bool hedged = false;           // sent alongside the primary (Attempt::hedged)
   std::string blocked;           // an address the destination guard refused
   bool permitted = false;        // the guard let at least one connection attempt through
-  const DestinationGuard* guard = nullptr;
-  TransferEngine* engine = nullptr;
-  std::vector<std::string> call_secrets;  // values of the call's secret parameters
-  StepCounters* counters = nullptr;
-  std::string trace_id;
-  std::string span_id;
-  std::shared_ptr<RequestInfo> info;  // for the hooks; null when there are none
   CircuitBreakers::Admission admission = CircuitBreakers::Admission::send;
-  bool background = false;  // fire and forget: the call had its outcome when the request started
-  std::optional<std::multimap<Clock::time_point, std::uint64_t>::iterator> notice;
+  bool admitted = false;  // the breaker awaits this attempt's verdict
+  int retries_done = 0;   // at this endpoint
+  Clock::time_point attempt_started;
   char error[CURL_ERROR_SIZE] = {};
 
-  // Attempts (StepOptions::retries and fallback_url). `request` is the
-  // current endpoint's; the fallback's is built with the same parameters.
-  Endpoint endpoint = Endpoint::primary;
-  std::optional<BuiltRequest> fallback_request;  // until the fallback is tried
-  bool admitted = false;                         // the breaker awaits this attempt's verdict
-  int retries_done = 0;                          // at the current endpoint
-  Clock::time_point attempt_started;
-  std::vector<Attempt> attempt_log;
-  Wire last_wire;                         // of the last attempt that ended
-  std::optional<HttpResult> last_result;  // of the last attempt that ended
-  std::optional<TimerEntry> backoff;      // waiting to retry
-  std::optional<TimerEntry> share_end;    // the primary's share of the timeout
+  Leg() = default;
+  Leg(const Leg&) = delete;
+  Leg& operator=(const Leg&) = delete;
+  ~Leg() { curl_slist_free_all(headers); }
 
-  const std::string& origin() const {
-    return endpoint == Endpoint::fallback ? step.data().fallback->origin : step.data().origin;
-  }
-  const std::string& host() const {
-    return endpoint == Endpoint::fallback ? step.data().fallback->host : step.data().host;
-  }
+  const std::string& origin() const;
+  const std::string& host() const;
+
   // What one attempt leaves behind, cleared before the next.
   void reset_attempt() {
     answer.clear();
@@ -112,60 +92,117 @@ struct Transfer {
     headers = nullptr;
   }
 
-  Transfer(StepConfig s) : step(std::move(s)) {}
-  Transfer(const Transfer&) = delete;
-  Transfer& operator=(const Transfer&) = delete;
-  ~Transfer() { curl_slist_free_all(headers); }
+  /// Bytes of the final answer (head and body) that have arrived.
+  std::size_t received() const { return interim ? 0 : head_bytes + answer.size(); }
 
   // Counts the bytes of the final answer's head. An interim 1xx head (100
   // Continue) is not part of the answer, so a new status line starts over.
   static std::size_t on_header(char* data, std::size_t size, std::size_t count, void* self) {
-    auto& transfer = *static_cast<Transfer*>(self);
+    auto& leg = *static_cast<Leg*>(self);
     const std::size_t bytes = size * count;
     const std::string_view line(data, bytes);
     if (line.rfind("HTTP/", 0) == 0) {
-      transfer.head_bytes = 0;
+      leg.head_bytes = 0;
       const auto space = line.find(' ');
-      transfer.interim = space != std::string_view::npos && space + 1 < line.size() && line[space + 1] == '1';
+      leg.interim = space != std::string_view::npos && space + 1 < line.size() && line[space + 1] == '1';
     }
-    transfer.head_bytes += bytes;
+    leg.head_bytes += bytes;
     return bytes;
   }
 
   // Judges every address libcurl is about to connect to, after DNS: a name
   // that resolves (or rebinds) to a blocked address is caught here. Every
   // new socket is shown to the engine, which may still watch its number.
-  static curl_socket_t on_open_socket(void* self, curlsocktype purpose, curl_sockaddr* address) {
-    auto& transfer = *static_cast<Transfer*>(self);
-    if (purpose == CURLSOCKTYPE_IPCXN && transfer.guard->enabled()) {
-      IpAddress ip;
-      if (!IpAddress::from_sockaddr(&address->addr, ip) || !transfer.guard->permits(ip)) {
-        if (transfer.blocked.empty()) transfer.blocked = ip.to_string();
-        return CURL_SOCKET_BAD;
-      }
-      transfer.permitted = true;
-    }
-    const curl_socket_t fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-    if (fd != CURL_SOCKET_BAD) transfer.engine->adopt_new_socket(fd);
-    return fd;
-  }
+  static curl_socket_t on_open_socket(void* self, curlsocktype purpose, curl_sockaddr* address);
 
-  /// Bytes of the final answer (head and body) that have arrived.
-  std::size_t received() const { return interim ? 0 : head_bytes + answer.size(); }
-
-  static std::size_t on_write(char* data, std::size_t size, std::size_t count, void* self) {
-    auto& transfer = *static_cast<Transfer*>(self);
-    const std::size_t bytes = size * count;
-    // The cap lives here, not in CURLOPT_MAXFILESIZE: that does not stop a
-    // chunked answer of unknown length, and we never buffer past the cap.
-    if (transfer.answer.size() + bytes > transfer.step.data().options.max_answer_bytes) {
-      transfer.too_large = true;
-      return 0;  // makes libcurl fail the transfer with CURLE_WRITE_ERROR
-    }
-    transfer.answer.append(data, bytes);
-    return bytes;
-  }
+  static std::size_t on_write(char* data, std::size_t size, std::size_t count, void* self);
 };
+
+/// One request in flight, owned by TransferEngine::active_.
+struct Transfer {
+  std::uint64_t id = 0;
+  StepConfig step;
+  std::string call_sid;
+  OutcomeCallback on_outcome;
+  Clock::time_point started;
+  std::optional<Clock::time_point> launched;  // when it left the queue for libcurl
+  std::multimap<Clock::time_point, std::uint64_t>::iterator deadline;
+  bool queued = false;        // waiting for a slot under ClientOptions::max_in_flight or max_per_origin
+  bool origin_bound = false;  // queued because its origin had max_per_origin running
+  const DestinationGuard* guard = nullptr;
+  TransferEngine* engine = nullptr;
+  std::vector<std::string> call_secrets;  // values of the call's secret parameters
+  StepCounters* counters = nullptr;
+  std::string trace_id;
+  std::string span_id;
+  std::shared_ptr<RequestInfo> info;  // for the hooks; null when there are none
+  bool background = false;            // fire and forget: the call had its outcome when the request started
+  std::optional<std::multimap<Clock::time_point, std::uint64_t>::iterator> notice;
+
+  // The legs live here, never moved (libcurl holds pointers to them): `leg`
+  // is the current one, `hedge` the fallback while it runs beside it.
+  Leg legs[2];
+  Leg* leg = &legs[0];
+  Leg* hedge = nullptr;
+
+  // Attempts (StepOptions::retries, fallback_url and hedge_after). The
+  // fallback's request is built with the same parameters.
+  std::optional<BuiltRequest> fallback_request;  // until the fallback is tried
+  std::vector<Attempt> attempt_log;
+  Wire last_wire;                         // of the last attempt that ended
+  std::optional<HttpResult> last_result;  // of the last attempt that ended
+  std::optional<TimerEntry> backoff;      // waiting to retry
+  std::optional<TimerEntry> share_end;    // the primary's share of the timeout, or when to hedge
+
+  Transfer(StepConfig s) : step(std::move(s)) {
+    legs[0].transfer = this;
+    legs[1].transfer = this;
+  }
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+
+  /// The leg that is not `leg`: where a hedge goes.
+  Leg& other_leg() { return leg == &legs[0] ? legs[1] : legs[0]; }
+};
+
+const std::string& Leg::origin() const {
+  const StepData& data = transfer->step.data();
+  return endpoint == Endpoint::fallback ? data.fallback->origin : data.origin;
+}
+
+const std::string& Leg::host() const {
+  const StepData& data = transfer->step.data();
+  return endpoint == Endpoint::fallback ? data.fallback->host : data.host;
+}
+
+curl_socket_t Leg::on_open_socket(void* self, curlsocktype purpose, curl_sockaddr* address) {
+  auto& leg = *static_cast<Leg*>(self);
+  const DestinationGuard& guard = *leg.transfer->guard;
+  if (purpose == CURLSOCKTYPE_IPCXN && guard.enabled()) {
+    IpAddress ip;
+    if (!IpAddress::from_sockaddr(&address->addr, ip) || !guard.permits(ip)) {
+      if (leg.blocked.empty()) leg.blocked = ip.to_string();
+      return CURL_SOCKET_BAD;
+    }
+    leg.permitted = true;
+  }
+  const curl_socket_t fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd != CURL_SOCKET_BAD) leg.transfer->engine->adopt_new_socket(fd);
+  return fd;
+}
+
+std::size_t Leg::on_write(char* data, std::size_t size, std::size_t count, void* self) {
+  auto& leg = *static_cast<Leg*>(self);
+  const std::size_t bytes = size * count;
+  // The cap lives here, not in CURLOPT_MAXFILESIZE: that does not stop a
+  // chunked answer of unknown length, and we never buffer past the cap.
+  if (leg.answer.size() + bytes > leg.transfer->step.data().options.max_answer_bytes) {
+    leg.too_large = true;
+    return 0;  // makes libcurl fail the transfer with CURLE_WRITE_ERROR
+  }
+  leg.answer.append(data, bytes);
+  return bytes;
+}
 
 namespace {
 
@@ -460,8 +497,11 @@ TransferEngine::~TransferEngine() {
   // shut_down() has emptied active_; anything left (an engine never driven)
   // is released without callbacks, since no loop can deliver them now.
   for (auto& [id, transfer] : active_) {
-    curl_multi_remove_handle(multi_, transfer->easy);
-    curl_easy_cleanup(transfer->easy);
+    for (Leg& leg : transfer->legs) {
+      if (leg.easy == nullptr) continue;
+      curl_multi_remove_handle(multi_, leg.easy);
+      curl_easy_cleanup(leg.easy);
+    }
   }
   active_.clear();
   hooks_ = nullptr;
@@ -598,11 +638,12 @@ void TransferEngine::describe(Transfer& transfer, bool built) {
       if (!transfer.call_secrets.empty()) text = redact(std::move(text), transfer.call_secrets);
       return text;
     };
-    info->url = hide(redact_url(transfer.request.url, step.options.secret_names));
-    info->body = hide(transfer.request.body);
-    info->headers.reserve(transfer.request.headers.size() + 1);
+    const BuiltRequest& request = transfer.leg->request;
+    info->url = hide(redact_url(request.url, step.options.secret_names));
+    info->body = hide(request.body);
+    info->headers.reserve(request.headers.size() + 1);
     info->headers.push_back("User-Agent: " + user_agent_);
-    for (const std::string& line : transfer.request.headers) {
+    for (const std::string& line : request.headers) {
       const auto colon = line.find(':');
       // "Expect:" tells libcurl not to send a header at all.
       if (colon == std::string::npos || colon + 1 == line.size()) continue;
@@ -640,7 +681,7 @@ void TransferEngine::start(Submission submission) {
   HttpResult result;
   const std::string current_time = now_iso8601();
   try {
-    transfer->request = build_request(step, call, current_time);
+    transfer->leg->request = build_request(step, call, current_time);
   } catch (const InvalidCall& error) {
     result.transport = Transport::failed;
     result.error = Errc::invalid_request;
@@ -676,7 +717,7 @@ void TransferEngine::start(Submission submission) {
       extra_headers.push_back("tracestate: " + call.tracestate);
   }
   for (BuiltRequest* request :
-       {&transfer->request, transfer->fallback_request ? &*transfer->fallback_request : nullptr}) {
+       {&transfer->leg->request, transfer->fallback_request ? &*transfer->fallback_request : nullptr}) {
     if (request != nullptr)
       request->headers.insert(request->headers.end(), extra_headers.begin(), extra_headers.end());
   }
@@ -693,22 +734,23 @@ void TransferEngine::start(Submission submission) {
 
   if (breakers_.enabled()) {
     const auto now = Clock::now();
-    transfer->admission = breakers_.admit(step.origin, now);
-    if (transfer->admission == CircuitBreakers::Admission::refuse && transfer->fallback_request) {
+    Leg& leg = *transfer->leg;
+    leg.admission = breakers_.admit(step.origin, now);
+    if (leg.admission == CircuitBreakers::Admission::refuse && transfer->fallback_request) {
       // The primary is down: straight to the fallback, with the whole timeout.
       switch_to_fallback(*transfer);
-      transfer->admission = breakers_.admit(transfer->origin(), now);
+      leg.admission = breakers_.admit(leg.origin(), now);
     }
-    if (transfer->admission == CircuitBreakers::Admission::refuse) {
+    if (leg.admission == CircuitBreakers::Admission::refuse) {
       // The origin is down: the caller moves on now, not at the deadline.
-      const std::string& origin = transfer->origin();
+      const std::string& origin = leg.origin();
       result.transport = Transport::failed;
       result.error = Errc::circuit_open;
       result.detail = fmt::format("circuit open ({}: {}; next try in {} ms)", origin,
                                   breakers_.why_open(origin), breakers_.retry_after(origin, now).count());
       return complete(*transfer, std::move(result));
     }
-    transfer->admitted = true;
+    leg.admitted = true;
   }
 
   if (step.options.fire_and_forget && !send_in_background(*transfer)) return;
@@ -773,7 +815,7 @@ bool TransferEngine::origin_has_room(const std::string& origin) const {
 // behind the client while max_in_flight run. Either wait counts against its
 // own deadline.
 void TransferEngine::schedule(Transfer& transfer) {
-  const std::string& origin = transfer.origin();
+  const std::string& origin = transfer.leg->origin();
   if (!origin_has_room(origin)) {
     transfer.queued = true;
     transfer.origin_bound = true;
@@ -789,19 +831,23 @@ void TransferEngine::schedule(Transfer& transfer) {
 }
 
 void TransferEngine::launch(Transfer& transfer) {
-  const auto now = Clock::now();
-  if (!transfer.launched) transfer.launched = now;
-  transfer.attempt_started = now;
-  const StepData& step = transfer.step.data();
-  const auto fail = [&](std::string detail) {
+  if (!transfer.launched) transfer.launched = Clock::now();
+  if (std::optional<std::string> failure = launch_leg(transfer, *transfer.leg)) {
     HttpResult result;
     result.transport = Transport::failed;
     result.error = Errc::transport_failed;
-    result.detail = std::move(detail);
+    result.detail = std::move(*failure);
     finish(transfer, result);
-  };
+  }
+}
 
-  CURL* easy = transfer.easy;  // a retry or fallback reuses its handle
+// Starts an attempt of `leg`: nothing once libcurl has it, else why not.
+std::optional<std::string> TransferEngine::launch_leg(Transfer& transfer, Leg& leg) {
+  leg.attempt_started = Clock::now();
+  const StepData& step = transfer.step.data();
+  const auto fail = [](std::string detail) { return std::optional<std::string>(std::move(detail)); };
+
+  CURL* easy = leg.easy;  // a retry reuses its handle
   if (easy != nullptr) {
     curl_easy_reset(easy);
   } else if (!spare_handles_.empty()) {
@@ -812,21 +858,22 @@ void TransferEngine::launch(Transfer& transfer) {
     easy = curl_easy_init();
   }
   if (easy == nullptr) return fail("curl_easy_init failed");
-  transfer.easy = easy;
+  leg.easy = easy;
 
-  for (const std::string& line : transfer.request.headers) {
-    curl_slist* appended = curl_slist_append(transfer.headers, line.c_str());
+  const BuiltRequest& request = leg.request;
+  for (const std::string& line : request.headers) {
+    curl_slist* appended = curl_slist_append(leg.headers, line.c_str());
     if (appended == nullptr) return fail("out of memory building headers");
-    transfer.headers = appended;
+    leg.headers = appended;
   }
   if (!step.options.signing_keys.empty()) {
     try {
-      for (const std::string& line : signature_headers(
-               step.options.signing_keys, to_string(transfer.request.method), transfer.request.signed_url,
-               transfer.request.body, std::chrono::system_clock::now())) {
-        curl_slist* appended = curl_slist_append(transfer.headers, line.c_str());
+      for (const std::string& line :
+           signature_headers(step.options.signing_keys, to_string(request.method), request.signed_url,
+                             request.body, std::chrono::system_clock::now())) {
+        curl_slist* appended = curl_slist_append(leg.headers, line.c_str());
         if (appended == nullptr) return fail("out of memory building headers");
-        transfer.headers = appended;
+        leg.headers = appended;
       }
     } catch (const std::exception& error) {
       return fail(fmt::format("signing the request failed: {}", error.what()));
@@ -835,8 +882,8 @@ void TransferEngine::launch(Transfer& transfer) {
 
   const auto remaining =
       std::chrono::ceil<std::chrono::milliseconds>(transfer.deadline->first - Clock::now());
-  curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
-  curl_easy_setopt(easy, CURLOPT_URL, transfer.request.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_PRIVATE, &leg);
+  curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   // The threaded resolver runs getaddrinfo() on a thread of its own, which
   // cannot be interrupted. Removing a handle whose lookup still runs (a
@@ -859,8 +906,7 @@ void TransferEngine::launch(Transfer& transfer) {
   // https that is known after the TLS handshake, so an HTTP/1.1 server costs
   // them one handshake; over http:// libcurl would hold them until the first
   // answer arrived, so there it stays off. Each request's deadline holds.
-  if (!http1_only && transfer.origin().rfind("https://", 0) == 0)
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+  if (!http1_only && leg.origin().rfind("https://", 0) == 0) curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
   // Proxy environment variables are not read: where a request goes is the
   // step's URL alone.
   curl_easy_setopt(easy, CURLOPT_PROXY, "");
@@ -871,8 +917,8 @@ void TransferEngine::launch(Transfer& transfer) {
   } else {
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
   }
-  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Transfer::on_open_socket);
-  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &transfer);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Leg::on_open_socket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &leg);
   // The loop hears watch_socket(fd, none) before any socket is closed.
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &TransferEngine::on_close_socket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
@@ -899,12 +945,12 @@ void TransferEngine::launch(Transfer& transfer) {
     curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, tls.pinned_public_key.c_str());
   }
   curl_easy_setopt(easy, CURLOPT_USERAGENT, user_agent_.c_str());
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, transfer.headers);
-  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &transfer);
-  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &transfer);
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, transfer.error);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, leg.headers);
+  curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Leg::on_write);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &leg);
+  curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Leg::on_header);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &leg);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, leg.error);
   curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(step.options.max_answer_bytes));
   // StepOptions::connect_timeout and read_timeout limit each attempt; where
   // they reach past the deadline, our timer ends it and libcurl's is a backstop.
@@ -913,15 +959,14 @@ void TransferEngine::launch(Transfer& transfer) {
   if (connect_timeout.count() > 0 && connect_timeout < remaining) {
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout.count()));
   }
-  transfer.attempt_limited = step.options.read_timeout.count() > 0 && attempt_limit < remaining;
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
-                   static_cast<long>(transfer.attempt_limited ? attempt_limit.count()
-                                                              : (remaining + kCurlBackstop).count()));
-  if (transfer.request.method == Method::post) {
+  leg.attempt_limited = step.options.read_timeout.count() > 0 && attempt_limit < remaining;
+  curl_easy_setopt(
+      easy, CURLOPT_TIMEOUT_MS,
+      static_cast<long>(leg.attempt_limited ? attempt_limit.count() : (remaining + kCurlBackstop).count()));
+  if (request.method == Method::post) {
     curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, transfer.request.body.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                     static_cast<curl_off_t>(transfer.request.body.size()));
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
   } else {
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
   }
@@ -930,9 +975,10 @@ void TransferEngine::launch(Transfer& transfer) {
     curl_easy_setopt(easy, CURLOPT_PRIVATE, nullptr);
     return fail(fmt::format("curl_multi_add_handle failed: {}", curl_multi_strerror(rc)));
   }
-  transfer.running = true;
+  leg.running = true;
   ++running_;
-  if (max_per_origin_ != 0) ++origin_slots_[transfer.origin()].running;
+  if (max_per_origin_ != 0) ++origin_slots_[leg.origin()].running;
+  return std::nullopt;
 }
 
 void TransferEngine::launch_waiting(const std::string* freed_origin) {
@@ -976,7 +1022,7 @@ void TransferEngine::launch_waiting(const std::string* freed_origin) {
     if (found == active_.end() || !found->second->queued) continue;  // cancelled or expired while queued
     Transfer& transfer = *found->second;
     if (due(transfer)) continue;
-    const std::string& origin = transfer.origin();
+    const std::string& origin = transfer.leg->origin();
     if (!origin_has_room(origin)) {
       transfer.origin_bound = true;
       origin_slots_[origin].waiting.push_back(id);
@@ -1021,65 +1067,88 @@ void TransferEngine::drain_curl_messages() {
   int queued = 0;
   while (CURLMsg* message = curl_multi_info_read(multi_, &queued)) {
     if (message->msg != CURLMSG_DONE) continue;
-    CURL* easy = message->easy_handle;
-    const CURLcode code = message->data.result;
-    Transfer* transfer = nullptr;
-    curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&transfer));
-    if (transfer == nullptr) continue;
-
-    HttpResult result;
-    long status = 0;
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-    result.status = static_cast<int>(status);
-    if (code == CURLE_OK) {
-      result.transport = Transport::completed;
-      char* content_type = nullptr;
-      if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
-          content_type != nullptr) {
-        result.content_type = content_type;
-      }
-      char* location = nullptr;
-      if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location != nullptr) {
-        result.location = location;
-      }
-      result.body = std::move(transfer->answer);
-    } else if (code == CURLE_OPERATION_TIMEDOUT) {
-      // Before the deadline only by the step's connect_timeout or read_timeout.
-      // Connected (DNS, TCP and TLS within connect_timeout), the request is
-      // sent at once: with nothing sent, it was the connect that ran out.
-      const StepOptions& options = transfer->step.data().options;
-      long request_bytes = 0;
-      curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
-      result.transport = Transport::timed_out;
-      result.error = Errc::timed_out;
-      if (request_bytes == 0 && options.connect_timeout.count() > 0) {
-        result.detail =
-            fmt::format("not connected within the connect timeout of {} ms", options.connect_timeout.count());
-      } else if (transfer->attempt_limited) {
-        result.detail =
-            fmt::format("no answer within the read timeout of {} ms", options.read_timeout.count());
-      } else {
-        result.detail = fmt::format("no answer within {} ms", options.timeout.count());
-      }
-    } else if (transfer->too_large || code == CURLE_FILESIZE_EXCEEDED) {
-      result.transport = Transport::failed;
-      result.error = Errc::answer_too_large;
-      result.detail =
-          fmt::format("answer larger than {} bytes", transfer->step.data().options.max_answer_bytes);
-    } else if (!transfer->blocked.empty() && !transfer->permitted) {
-      // Every address was refused. (When one was permitted, its own failure
-      // is the reason: "localhost" is ::1 and 127.0.0.1 to libcurl.)
-      result.transport = Transport::failed;
-      result.error = Errc::blocked_destination;
-      result.detail = fmt::format("blocked destination ({})", transfer->blocked);
-    } else {
-      result.transport = Transport::failed;
-      auto [errc, detail] = describe_failure(easy, code, transfer->error, transfer->received());
-      result.error = errc;
-      result.detail = std::move(detail);
+    Leg* leg = nullptr;
+    curl_easy_getinfo(message->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&leg));
+    if (leg == nullptr) continue;
+    Transfer& transfer = *leg->transfer;
+    const HttpResult result = read_result(*leg, message->data.result);
+    if (transfer.hedge != nullptr) {
+      settle_hedged(transfer, *leg, result);
+    } else if (!try_again(transfer, result)) {
+      finish(transfer, result);
     }
-    if (!try_again(*transfer, result)) finish(*transfer, result);
   }
+}
+
+// What one attempt of `leg` came to, as libcurl ended it with `code`.
+HttpResult TransferEngine::read_result(Leg& leg, CURLcode code) {
+  CURL* easy = leg.easy;
+  const StepOptions& options = leg.transfer->step.data().options;
+  HttpResult result;
+  long status = 0;
+  curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+  result.status = static_cast<int>(status);
+  if (code == CURLE_OK) {
+    result.transport = Transport::completed;
+    char* content_type = nullptr;
+    if (curl_easy_getinfo(easy, CURLINFO_CONTENT_TYPE, &content_type) == CURLE_OK &&
+        content_type != nullptr) {
+      result.content_type = content_type;
+    }
+    char* location = nullptr;
+    if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location != nullptr) {
+      result.location = location;
+    }
+    result.body = std::move(leg.answer);
+  } else if (code == CURLE_OPERATION_TIMEDOUT) {
+    // Before the deadline only by the step's connect_timeout or read_timeout.
+    // Connected (DNS, TCP and TLS within connect_timeout), the request is
+    // sent at once: with nothing sent, it was the connect that ran out.
+    long request_bytes = 0;
+    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes);
+    result.transport = Transport::timed_out;
+    result.error = Errc::timed_out;
+    if (request_bytes == 0 && options.connect_timeout.count() > 0) {
+      result.detail =
+          fmt::format("not connected within the connect timeout of {} ms", options.connect_timeout.count());
+    } else if (leg.attempt_limited) {
+      result.detail = fmt::format("no answer within the read timeout of {} ms", options.read_timeout.count());
+    } else {
+      result.detail = fmt::format("no answer within {} ms", options.timeout.count());
+    }
+  } else if (leg.too_large || code == CURLE_FILESIZE_EXCEEDED) {
+    result.transport = Transport::failed;
+    result.error = Errc::answer_too_large;
+    result.detail = fmt::format("answer larger than {} bytes", options.max_answer_bytes);
+  } else if (!leg.blocked.empty() && !leg.permitted) {
+    // Every address was refused. (When one was permitted, its own failure
+    // is the reason: "localhost" is ::1 and 127.0.0.1 to libcurl.)
+    result.transport = Transport::failed;
+    result.error = Errc::blocked_destination;
+    result.detail = fmt::format("blocked destination ({})", leg.blocked);
+  } else {
+    result.transport = Transport::failed;
+    auto [errc, detail] = describe_failure(easy, code, leg.error, leg.received());
+    result.error = errc;
+    result.detail = std::move(detail);
+  }
+  return result;
+}
+
+// A hedged request: `leg` (primary or fallback) ended with `result` while
+// the other still runs. An answer to route by wins, and the other leg is
+// cancelled; a failure leaves the other to go on alone.
+void TransferEngine::settle_hedged(Transfer& transfer, Leg& leg, const HttpResult& result) {
+  const bool answered = (result.transport == Transport::completed && result.status < 500) ||
+                        result.error == Errc::answer_too_large;
+  if (answered) {
+    if (&leg == transfer.hedge) std::swap(transfer.leg, transfer.hedge);
+    return finish(transfer, result);  // which cancels the other leg
+  }
+  if (&leg == transfer.leg) std::swap(transfer.leg, transfer.hedge);
+  transfer.hedge = nullptr;
+  end_attempt(transfer, leg, result);
+  recycle(leg);
 }
 
 void TransferEngine::expire_deadlines(Clock::time_point now) {
@@ -1107,6 +1176,7 @@ void TransferEngine::fire_notices(Clock::time_point now) {
 
 std::string TransferEngine::timeout_detail(const Transfer& transfer) const {
   const auto timeout = transfer.step.data().options.timeout.count();
+  const Leg& leg = *transfer.leg;
   if (transfer.queued && transfer.origin_bound) {
     return fmt::format("no answer within {} ms (never started: max_per_origin {} reached for {})", timeout,
                        max_per_origin_, transfer.step.data().origin);
@@ -1115,25 +1185,29 @@ std::string TransferEngine::timeout_detail(const Transfer& transfer) const {
     return fmt::format("no answer within {} ms (never started: max_in_flight {} reached)", timeout,
                        max_in_flight_);
   }
-  if (transfer.interim)
+  if (transfer.hedge != nullptr) {
+    return fmt::format("no answer within {} ms from the primary, nor from the fallback sent after {} ms",
+                       timeout, transfer.step.data().options.hedge_after.count());
+  }
+  if (leg.interim)
     return fmt::format("no answer within {} ms (only an interim 1xx response arrived)", timeout);
-  if (!transfer.running && transfer.last_result) {
+  if (!leg.running && transfer.last_result) {
     return fmt::format("no answer within {} ms ({} attempts; the last: {})", timeout,
                        transfer.attempt_log.size(), transfer.attempt_log.back().reason);
   }
-  if (transfer.head_bytes == 0 && !transfer.attempt_log.empty()) {
+  if (leg.head_bytes == 0 && !transfer.attempt_log.empty()) {
     return fmt::format("no answer within {} ms ({} attempts; before this one: {})", timeout,
                        transfer.attempt_log.size() + 1, transfer.attempt_log.back().reason);
   }
-  if (transfer.head_bytes == 0) return fmt::format("no answer within {} ms", timeout);
+  if (leg.head_bytes == 0) return fmt::format("no answer within {} ms", timeout);
   curl_off_t promised = -1;
-  curl_easy_getinfo(transfer.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &promised);
+  curl_easy_getinfo(leg.easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &promised);
   if (promised >= 0) {
     return fmt::format("no complete answer within {} ms (headers and {} of {} body bytes received)", timeout,
-                       transfer.answer.size(), promised);
+                       leg.answer.size(), promised);
   }
   return fmt::format("no complete answer within {} ms (headers and {} body bytes received)", timeout,
-                     transfer.answer.size());
+                     leg.answer.size());
 }
 
 void TransferEngine::rearm_timer() {
@@ -1159,29 +1233,40 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
   if (owned->share_end) shares_.erase(*owned->share_end);
   if (owned->queued) queued_count_.fetch_sub(1, std::memory_order_relaxed);
   const auto now = Clock::now();
-  // Between attempts, what the last one measured.
-  Wire wire = owned->attempt_log.empty() ? Wire{} : owned->last_wire;
-  if (owned->running) {
-    read_wire(owned->easy, wire);
-    if (result.transport == Transport::timed_out || result.transport == Transport::cancelled) {
-      // Ended by our timer or the engine: libcurl's clock stopped at its last event.
-      wire.timings.transfer =
-          std::chrono::duration_cast<std::chrono::microseconds>(now - owned->attempt_started);
+  // A hedged request's other leg is no longer needed: it shares a deadline
+  // or a cancellation, and loses to an answer.
+  std::string freed_by_hedge;
+  if (Leg* other = owned->hedge) {
+    HttpResult ended = result;
+    if (result.transport != Transport::timed_out && result.transport != Transport::cancelled) {
+      ended = HttpResult{};
+      ended.transport = Transport::cancelled;
+      ended.error = Errc::cancelled;
+      ended.detail = fmt::format("cancelled: the {} answered first",
+                                 owned->leg->endpoint == Endpoint::fallback ? "fallback" : "primary");
     }
-    record_attempt(*owned, result, now);
-    curl_multi_remove_handle(multi_, owned->easy);
-    --running_;
-    if (max_per_origin_ != 0) --origin_slots_[owned->origin()].running;
+    stop_leg(*owned, *other, ended, now);
+    freed_by_hedge = other->origin();
+    owned->hedge = nullptr;
+  }
+  Leg& leg = *owned->leg;
+  // Between attempts, what the last one measured.
+  Wire wire = owned->last_result ? owned->last_wire : Wire{};
+  const bool was_running = leg.running;
+  if (leg.running) {
+    wire = stop_leg(*owned, leg, result, now);
+  } else {
+    judge_origin(leg, result);  // admitted and never sent: no verdict
   }
   wire.attempts = static_cast<int>(owned->attempt_log.size());
   wire.timings.queued =
       std::chrono::duration_cast<std::chrono::microseconds>(owned->launched.value_or(now) - owned->started);
-  judge_origin(*owned, result);
   if (owned->background) background_.fetch_sub(1, std::memory_order_relaxed);
-  const std::string freed_origin = owned->running ? owned->origin() : std::string();
+  const std::string freed_origin = was_running ? leg.origin() : std::string();
   complete(*owned, result, &wire);
   release(std::move(owned));
   launch_waiting(freed_origin.empty() ? nullptr : &freed_origin);
+  if (!freed_by_hedge.empty() && freed_by_hedge != freed_origin) launch_waiting(&freed_by_hedge);
 }
 
 // One attempt ended (or, for the primary's share, is abandoned) with
@@ -1189,12 +1274,13 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
 // after a backoff, or the fallback now. False leaves the request as it was.
 bool TransferEngine::try_again(Transfer& transfer, const HttpResult& result) {
   const StepData& step = transfer.step.data();
+  Leg& leg = *transfer.leg;
   if (result.transport == Transport::cancelled || shutting_down_) return false;
   const bool answered = result.transport == Transport::completed;
   if (answered && result.status < 500) return false;
   if (result.error == Errc::answer_too_large || result.error == Errc::invalid_request) return false;
   long request_bytes = 0;
-  if (transfer.running) curl_easy_getinfo(transfer.easy, CURLINFO_REQUEST_SIZE, &request_bytes);
+  if (leg.running) curl_easy_getinfo(leg.easy, CURLINFO_REQUEST_SIZE, &request_bytes);
   // Nothing of the request left us: sending it again cannot act twice.
   const bool nothing_sent = result.error == Errc::connect_failed || result.error == Errc::dns_failed ||
                             (result.transport == Transport::timed_out && request_bytes == 0);
@@ -1202,8 +1288,9 @@ bool TransferEngine::try_again(Transfer& transfer, const HttpResult& result) {
                          result.error == Errc::receive_failed || result.error == Errc::timed_out ||
                          result.error == Errc::transport_failed;
   const auto now = Clock::now();
-  const bool fallback_pending = transfer.endpoint == Endpoint::primary && transfer.fallback_request;
-  // The primary's attempts end with its share; the fallback's with the deadline.
+  const bool fallback_pending = leg.endpoint == Endpoint::primary && transfer.fallback_request;
+  // The primary's attempts end with its share (or when the hedge goes); the
+  // fallback's with the deadline.
   const Clock::time_point limit =
       fallback_pending ? transfer.started + step.primary_share() : transfer.deadline->first;
 
@@ -1212,11 +1299,11 @@ bool TransferEngine::try_again(Transfer& transfer, const HttpResult& result) {
   const bool retry_sent = answered                                   ? policy.server_error
                           : result.transport == Transport::timed_out ? policy.timeout
                                                                      : transient && policy.failure;
-  if (transfer.retries_done < step.options.retries && (nothing_sent || retry_sent)) {
-    const Clock::time_point due = now + backoff(transfer.retries_done);
+  if (leg.retries_done < step.options.retries && (nothing_sent || retry_sent)) {
+    const Clock::time_point due = now + backoff(leg.retries_done);
     if (due < limit) {
-      if (transfer.running) end_attempt(transfer, result);
-      ++transfer.retries_done;
+      if (leg.running) end_attempt(transfer, leg, result);
+      ++leg.retries_done;
       transfer.backoff = backoffs_.emplace(due, transfer.id);
       return true;
     }
@@ -1229,58 +1316,102 @@ bool TransferEngine::try_again(Transfer& transfer, const HttpResult& result) {
     admission = breakers_.admit(step.fallback->origin, now);
     if (admission == CircuitBreakers::Admission::refuse) return false;
   }
-  if (transfer.running) end_attempt(transfer, result);
+  if (leg.running) end_attempt(transfer, leg, result);
   if (transfer.backoff) {
     backoffs_.erase(*transfer.backoff);
     transfer.backoff.reset();
   }
   switch_to_fallback(transfer);
-  transfer.admission = admission;
-  transfer.admitted = breakers_.enabled();
+  leg.admission = admission;
+  leg.admitted = breakers_.enabled();
   schedule(transfer);
   return true;
 }
 
 void TransferEngine::switch_to_fallback(Transfer& transfer) {
-  transfer.endpoint = Endpoint::fallback;
-  transfer.request = std::move(*transfer.fallback_request);
+  Leg& leg = *transfer.leg;
+  leg.endpoint = Endpoint::fallback;
+  leg.request = std::move(*transfer.fallback_request);
   transfer.fallback_request.reset();
-  transfer.retries_done = 0;
+  leg.retries_done = 0;
   if (transfer.share_end) {
     shares_.erase(*transfer.share_end);
     transfer.share_end.reset();
   }
 }
 
-// Ends the running attempt and frees its slot; the request goes on.
-void TransferEngine::end_attempt(Transfer& transfer, const HttpResult& result) {
-  const auto now = Clock::now();
-  Wire wire;
-  read_wire(transfer.easy, wire);
-  if (result.transport == Transport::timed_out) {
-    wire.timings.transfer =
-        std::chrono::duration_cast<std::chrono::microseconds>(now - transfer.attempt_started);
+// StepOptions::hedge_after: the primary has not answered, so the fallback
+// goes too, on a leg of its own, and the first answer wins. Not while the
+// client or the fallback's origin is at its limit (a hedge is extra load),
+// nor while the fallback's circuit is open: the primary then goes on alone,
+// and should it fail, the fallback is still tried.
+void TransferEngine::start_hedge(Transfer& transfer, Clock::time_point now) {
+  const StepData& step = transfer.step.data();
+  if (!transfer.fallback_request) return;
+  const std::string& origin = step.fallback->origin;
+  if ((max_in_flight_ != 0 && running_ >= max_in_flight_) || !origin_has_room(origin)) {
+    logger_->debug("call={} step={}: no hedge: max_in_flight or max_per_origin reached",
+                   escape_for_log(transfer.call_sid), escape_for_log(step.label));
+    return;
   }
-  record_attempt(transfer, result, now);
-  transfer.last_wire = wire;
-  transfer.last_result = result;
-  judge_origin(transfer, result);
-  curl_multi_remove_handle(multi_, transfer.easy);
-  transfer.running = false;
+  auto admission = CircuitBreakers::Admission::send;
+  if (breakers_.enabled()) {
+    admission = breakers_.admit(origin, now);
+    if (admission == CircuitBreakers::Admission::refuse) return;
+  }
+  Leg& hedge = transfer.other_leg();
+  hedge.endpoint = Endpoint::fallback;
+  hedge.hedged = true;
+  hedge.request = std::move(*transfer.fallback_request);
+  transfer.fallback_request.reset();
+  hedge.admission = admission;
+  hedge.admitted = breakers_.enabled();
+  if (std::optional<std::string> failure = launch_leg(transfer, hedge)) {
+    if (hedge.admitted) breakers_.abandon(origin, admission);
+    hedge.admitted = false;
+    logger_->warn("call={} step={}: no hedge: {}", escape_for_log(transfer.call_sid),
+                  escape_for_log(step.label), escape_for_log(*failure));
+    return;
+  }
+  transfer.hedge = &hedge;
+}
+
+// Takes a running leg out of libcurl: records its attempt, tells its
+// origin's breaker and frees its slot. Returns what its wire measured.
+Wire TransferEngine::stop_leg(Transfer& transfer, Leg& leg, const HttpResult& result, Clock::time_point now) {
+  Wire wire;
+  read_wire(leg.easy, wire);
+  if (result.transport == Transport::timed_out || result.transport == Transport::cancelled) {
+    // Ended by our timer or the engine: libcurl's clock stopped at its last event.
+    wire.timings.transfer = std::chrono::duration_cast<std::chrono::microseconds>(now - leg.attempt_started);
+  }
+  record_attempt(transfer, leg, result, now);
+  judge_origin(leg, result);
+  curl_multi_remove_handle(multi_, leg.easy);
+  leg.running = false;
   --running_;
-  if (max_per_origin_ != 0) --origin_slots_[transfer.origin()].running;
-  transfer.reset_attempt();
-  const std::string freed = transfer.origin();
+  if (max_per_origin_ != 0) --origin_slots_[leg.origin()].running;
+  return wire;
+}
+
+// Ends the running attempt of `leg` and frees its slot; the request goes on.
+void TransferEngine::end_attempt(Transfer& transfer, Leg& leg, const HttpResult& result) {
+  transfer.last_wire = stop_leg(transfer, leg, result, Clock::now());
+  transfer.last_result = result;
+  leg.reset_attempt();
+  const std::string freed = leg.origin();
   launch_waiting(&freed);
 }
 
-void TransferEngine::record_attempt(Transfer& transfer, const HttpResult& result, Clock::time_point now) {
+void TransferEngine::record_attempt(Transfer& transfer, const Leg& leg, const HttpResult& result,
+                                    Clock::time_point now) {
   Attempt attempt;
-  attempt.endpoint = transfer.endpoint;
-  attempt.host = transfer.host();
+  attempt.endpoint = leg.endpoint;
+  attempt.hedged = leg.hedged;
+  attempt.host = leg.host();
   attempt.started =
-      std::chrono::duration_cast<std::chrono::microseconds>(transfer.attempt_started - transfer.started);
-  attempt.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(now - transfer.attempt_started);
+      std::chrono::duration_cast<std::chrono::microseconds>(leg.attempt_started - transfer.started);
+  attempt.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(now - leg.attempt_started);
   attempt.http_status = result.status;
   const Outcome routed = transfer.step.data().router.route(result);
   attempt.error = routed.error;
@@ -1299,13 +1430,16 @@ std::chrono::milliseconds TransferEngine::backoff(int retry) {
 
 void TransferEngine::fire_attempt_timers(Clock::time_point now) {
   // The primary's share ran out: its attempt (running or waiting to retry)
-  // gives way to the fallback. Should the fallback's circuit be open, the
-  // primary goes on to the deadline.
+  // gives way to the fallback, or with hedge_after, is joined by it. Should
+  // the fallback's circuit be open, the primary goes on to the deadline.
   while (!shares_.empty() && shares_.begin()->first <= now) {
     Transfer& transfer = *active_.at(shares_.begin()->second);
     shares_.erase(shares_.begin());
     transfer.share_end.reset();
-    if (transfer.running) {
+    const Leg& leg = *transfer.leg;
+    if (leg.running && transfer.step.data().options.hedge_after.count() > 0) {
+      start_hedge(transfer, now);
+    } else if (leg.running) {
       HttpResult result;
       result.transport = Transport::timed_out;
       result.error = Errc::timed_out;
@@ -1315,38 +1449,39 @@ void TransferEngine::fire_attempt_timers(Clock::time_point now) {
     } else if (transfer.backoff && transfer.last_result) {
       try_again(transfer, *transfer.last_result);
     }
-    // Queued for a slot: launch() sends it to the fallback.
+    // Queued for a slot: it waits for one, for the primary, to the deadline.
   }
   while (!backoffs_.empty() && backoffs_.begin()->first <= now) {
     Transfer& transfer = *active_.at(backoffs_.begin()->second);
     backoffs_.erase(backoffs_.begin());
     transfer.backoff.reset();
     if (breakers_.enabled()) {
-      transfer.admission = breakers_.admit(transfer.origin(), now);
-      if (transfer.admission == CircuitBreakers::Admission::refuse) {
+      Leg& leg = *transfer.leg;
+      leg.admission = breakers_.admit(leg.origin(), now);
+      if (leg.admission == CircuitBreakers::Admission::refuse) {
         const HttpResult last = *transfer.last_result;  // outlives the transfer
         finish(transfer, last);  // its circuit opened meanwhile: the last failure stands
         continue;
       }
-      transfer.admitted = true;
+      leg.admitted = true;
     }
     schedule(transfer);
   }
 }
 
-// Tells the origin's circuit breaker how the request went. Only what the
-// server did counts: a request cancelled, shut down, refused by the guard or
-// timed out before it was sent says nothing about it.
-void TransferEngine::judge_origin(Transfer& transfer, const HttpResult& result) {
-  if (!breakers_.enabled() || !transfer.admitted) return;
-  transfer.admitted = false;
-  const std::string& origin = transfer.origin();
-  const bool no_verdict = !transfer.running || result.transport == Transport::cancelled ||
-                          result.error == Errc::blocked_destination;
-  if (no_verdict) return breakers_.abandon(origin, transfer.admission);
+// Tells the origin's circuit breaker how the leg's attempt went. Only what
+// the server did counts: an attempt cancelled, shut down, refused by the
+// guard or timed out before it was sent says nothing about it.
+void TransferEngine::judge_origin(Leg& leg, const HttpResult& result) {
+  if (!breakers_.enabled() || !leg.admitted) return;
+  leg.admitted = false;
+  const std::string& origin = leg.origin();
+  const bool no_verdict =
+      !leg.running || result.transport == Transport::cancelled || result.error == Errc::blocked_destination;
+  if (no_verdict) return breakers_.abandon(origin, leg.admission);
   const bool failed = result.transport != Transport::completed || result.status >= 500;
   const auto now = Clock::now();
-  switch (breakers_.record(origin, transfer.admission, failed, now)) {
+  switch (breakers_.record(origin, leg.admission, failed, now)) {
     case CircuitBreakers::Change::none: break;
     case CircuitBreakers::Change::opened:
     case CircuitBreakers::Change::reopened:
@@ -1371,13 +1506,18 @@ MetricsSnapshot TransferEngine::metrics() const {
 }
 
 void TransferEngine::release(std::unique_ptr<Transfer> transfer) {
-  if (transfer->easy == nullptr) return;
+  for (Leg& leg : transfer->legs) recycle(leg);
+}
+
+// Keeps a leg's easy handle (out of libcurl) for a later request.
+void TransferEngine::recycle(Leg& leg) {
+  if (leg.easy == nullptr) return;
   if (spare_handles_.size() < kMaxSpareHandles) {
-    spare_handles_.push_back(transfer->easy);
+    spare_handles_.push_back(leg.easy);
   } else {
-    curl_easy_cleanup(transfer->easy);
+    curl_easy_cleanup(leg.easy);
   }
-  transfer->easy = nullptr;
+  leg.easy = nullptr;
 }
 
 void TransferEngine::complete(Transfer& transfer, HttpResult result, const Wire* wire) {
@@ -1473,6 +1613,10 @@ void TransferEngine::log_outcome(const Transfer& transfer, const Outcome& outcom
   ms("first_byte_ms", outcome.timings.first_byte);
   fmt::format_to(out, " attempts={} sent={} received={}", outcome.attempts, outcome.bytes_sent,
                  outcome.bytes_received);
+  if (std::any_of(outcome.attempt_log.begin(), outcome.attempt_log.end(),
+                  [](const Attempt& attempt) { return attempt.hedged; })) {
+    fmt::format_to(out, " hedged=true");
+  }
   if (outcome.answered_by == Endpoint::fallback) fmt::format_to(out, " answered_by=fallback");
   if (!outcome.remote_address.empty()) {
     field("remote", outcome.remote_address);

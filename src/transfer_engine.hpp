@@ -33,6 +33,7 @@ inline namespace v0 {
 namespace detail {
 
 struct Transfer;
+struct Leg;
 struct Delivery;
 
 /// What crossed the wire for one request, copied into its Outcome.
@@ -110,6 +111,7 @@ class TransferEngine {
   };
 
   friend struct Transfer;
+  friend struct Leg;
 
   /// A socket libcurl asked to have watched, as the loop knows it.
   struct WatchedSocket {
@@ -139,24 +141,30 @@ class TransferEngine {
   void describe(Transfer& transfer, bool built);
   void fire_notices(Clock::time_point now);
   void launch(Transfer& transfer);
+  std::optional<std::string> launch_leg(Transfer& transfer, Leg& leg);
   void launch_waiting(const std::string* freed_origin = nullptr);
   void schedule(Transfer& transfer);
   bool origin_has_room(const std::string& origin) const;
   void drain_curl_messages();
+  HttpResult read_result(Leg& leg, CURLcode code);
+  void settle_hedged(Transfer& transfer, Leg& leg, const HttpResult& result);
   void expire_deadlines(Clock::time_point now);
   void rearm_timer();
   std::string timeout_detail(const Transfer& transfer) const;
   void finish(Transfer& transfer, const HttpResult& result);
   void complete(Transfer& transfer, HttpResult result, const Wire* wire = nullptr);
   void log_outcome(const Transfer& transfer, const Outcome& outcome);
-  void judge_origin(Transfer& transfer, const HttpResult& result);
+  void judge_origin(Leg& leg, const HttpResult& result);
   bool try_again(Transfer& transfer, const HttpResult& result);
-  void end_attempt(Transfer& transfer, const HttpResult& result);
-  void record_attempt(Transfer& transfer, const HttpResult& result, Clock::time_point now);
+  void end_attempt(Transfer& transfer, Leg& leg, const HttpResult& result);
+  Wire stop_leg(Transfer& transfer, Leg& leg, const HttpResult& result, Clock::time_point now);
+  void record_attempt(Transfer& transfer, const Leg& leg, const HttpResult& result, Clock::time_point now);
   void switch_to_fallback(Transfer& transfer);
+  void start_hedge(Transfer& transfer, Clock::time_point now);
   std::chrono::milliseconds backoff(int retry);
   void fire_attempt_timers(Clock::time_point now);
   void release(std::unique_ptr<Transfer> transfer);
+  void recycle(Leg& leg);
   std::string now_iso8601() const;
 
   std::shared_ptr<spdlog::logger> logger_;
@@ -196,7 +204,7 @@ class TransferEngine {
   std::multimap<Clock::time_point, std::uint64_t> deadlines_;
   std::multimap<Clock::time_point, std::uint64_t> notices_;   // RequestHooks::on_waiting
   std::multimap<Clock::time_point, std::uint64_t> backoffs_;  // a retry's start (StepOptions::retries)
-  std::multimap<Clock::time_point, std::uint64_t> shares_;    // the end of a primary's share of the timeout
+  std::multimap<Clock::time_point, std::uint64_t> shares_;    // the end of a primary's share, or its hedge
   std::minstd_rand jitter_;                                   // backoff jitter; loop thread
   std::optional<Clock::time_point> curl_due_;
   std::optional<Clock::time_point> armed_;

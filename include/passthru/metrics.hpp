@@ -64,10 +64,12 @@ struct StepMetrics {
   /// Fire-and-forget requests dropped unsent: max_background were running.
   std::uint64_t background_dropped = 0;
   /// HTTP attempts by kind (Outcome::attempt_log): a request's first, a
-  /// retry at the same URL (StepOptions::retries), a try of fallback_url.
+  /// retry at the same URL (StepOptions::retries), a try of fallback_url
+  /// after the primary, a hedge (fallback_url alongside the primary).
   std::uint64_t first_attempts = 0;
   std::uint64_t retries = 0;
   std::uint64_t fallbacks = 0;
+  std::uint64_t hedges = 0;
   std::uint64_t bytes_sent = 0;      ///< Request heads and bodies.
   std::uint64_t bytes_received = 0;  ///< Answer heads and bodies.
   LatencyHistogram latency;

@@ -50,6 +50,7 @@ inline const char* to_string(Endpoint e) noexcept {
 /// One HTTP attempt of a request (StepOptions::retries, fallback_url).
 struct Attempt {
   Endpoint endpoint = Endpoint::primary;
+  bool hedged = false;                   ///< Sent alongside the primary (StepOptions::hedge_after).
   std::string host;                      ///< "crm.example.com:8443", as in log lines.
   std::chrono::microseconds started{0};  ///< From execute() to the attempt's start.
   std::chrono::microseconds elapsed{0};  ///< The attempt's own duration.

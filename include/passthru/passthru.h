@@ -127,6 +127,11 @@ typedef struct passthru_step_config {
    * deadline only. The url's fragment may set them ("#ct=2000&rt=5000"). */
   long connect_timeout_ms; /**< Connecting (DNS, TCP, TLS); a connect run out is retried. */
   long read_timeout_ms;    /**< The answer: an attempt ends connect + read after its start. */
+  /** Hedging (StepOptions::hedge_after): past this, the fallback is sent
+   *  alongside a primary that has not answered; the first answer wins and
+   *  the other is cancelled. Needs fallback_url; excludes primary_timeout_ms.
+   *  0 (the default): none. */
+  long hedge_after_ms;
 } passthru_step_config;
 
 /** Fills `config` with the defaults (and NULL/0 everywhere else). */
@@ -239,6 +244,7 @@ typedef struct passthru_outcome {
   int http_version; /**< 11 for HTTP/1.1, 20 for HTTP/2, 10 for HTTP/1.0; 0 when no answer arrived. */
   int background;   /**< Non-zero: a fire-and-forget step's immediate outcome. */
   passthru_endpoint answered_by; /**< Which URL's HTTP answer routed the call; NONE when none came. */
+  int hedged;                    /**< Non-zero: the fallback was sent alongside the primary (hedge_after_ms). */
 } passthru_outcome;
 
 /** Called exactly once per request accepted by passthru_execute(). Must not

@@ -147,6 +147,15 @@ struct StepOptions {
   /// attempt is abandoned for the fallback. 0 (the default): half of timeout.
   /// Must be below timeout; ignored without a fallback_url.
   std::chrono::milliseconds primary_timeout{0};
+  /// Hedging: when the primary has not answered after this long, the same
+  /// request (same Idempotency-Key) goes to fallback_url too, and the first
+  /// answer to route by (any 1xx-4xx, or 200) wins; the other request is
+  /// cancelled, its connection closed. A 5xx or a failure of one leaves the
+  /// other to go on. Not sent while max_in_flight or the fallback's
+  /// max_per_origin is reached, or its circuit is open. 0 (the default): no
+  /// hedging. Needs fallback_url; below timeout; instead of primary_timeout
+  /// (the primary is never abandoned, only joined).
+  std::chrono::milliseconds hedge_after{0};
   /// Attempts again at the same URL when one fails before any byte of the
   /// request was sent (connection refused, DNS failure), at most 5. Each
   /// waits a backoff first: equal jitter, between half and all of 50 ms

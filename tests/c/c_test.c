@@ -92,6 +92,8 @@ void collector_on_outcome(const passthru_outcome* outcome, void* user_data) {
     snprintf(r->remote_address, sizeof r->remote_address, "%s", outcome->remote_address);
     r->http_version = outcome->http_version;
     r->background = outcome->background;
+    r->answered_by = outcome->answered_by;
+    r->hedged = outcome->hedged;
     r->variable_count = outcome->variable_count;
     for (i = 0; i < outcome->variable_count && i < C_TEST_MAX_VARIABLES; ++i) {
       copy_text(r->variable_names[i], sizeof r->variable_names[i], outcome->variables[i].name);

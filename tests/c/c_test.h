@@ -86,6 +86,8 @@ typedef struct c_record {
   size_t answer_length;
   int http_version;
   int background;
+  passthru_endpoint answered_by;
+  int hedged;
   pthread_t thread; /* where the callback ran */
 } c_record;
 

@@ -84,6 +84,7 @@ static void init_sets_the_documented_defaults(void) {
   CHECK_INT(config.retry_after_send, 0);
   CHECK_INT(config.connect_timeout_ms, 0);
   CHECK_INT(config.read_timeout_ms, 0);
+  CHECK_INT(config.hedge_after_ms, 0);
 
   memset(&options, 0x5a, sizeof options);
   passthru_client_options_init(&options);
@@ -289,10 +290,17 @@ static void config_errors_name_the_field(void) {
   expect_config_error(&config, "retry_after_send", __LINE__);
   config = valid_config();
   config.connect_timeout_ms = -1;
-  expect_config_error(&config, "connect_timeout", __LINE__);
+  expect_config_error(&config, "connect_timeout_ms", __LINE__);
   config = valid_config();
   config.read_timeout_ms = 3600001;
-  expect_config_error(&config, "read_timeout", __LINE__);
+  expect_config_error(&config, "read_timeout_ms", __LINE__);
+  config = valid_config();
+  config.hedge_after_ms = 500; /* no fallback_url to hedge with */
+  expect_config_error(&config, "hedge_after_ms", __LINE__);
+  config.fallback_url = "https://backup.example.com/";
+  config.primary_timeout_ms = 20000; /* 15 s timeout */
+  config.hedge_after_ms = 0;
+  expect_config_error(&config, "primary_timeout_ms", __LINE__);
   config = valid_config();
   config.url = "https://crm.example.com/passthru#rc=9";
   expect_config_error(&config, "url", __LINE__);

@@ -283,6 +283,42 @@ static void answers_route_to_next_applet_flow_and_default(void) {
   c_http_server_stop(server);
 }
 
+static void a_slow_primary_is_hedged_by_the_fallback(void) {
+  c_http_server* primary = c_http_server_start();
+  c_http_server* fallback = c_http_server_start();
+  passthru_call call = c_test_sample_call();
+  passthru_step_config config;
+  passthru_step* step = NULL;
+  c_record record;
+  char primary_url[256], fallback_url[256];
+  REQUIRE(primary != NULL && fallback != NULL);
+  c_http_server_reply_when_released(primary, "GET", "/crm", 200, "vip-connect", "text/plain");
+  c_http_server_reply(fallback, "GET", "/backup", 200, "standard-queue", "text/plain");
+  REQUIRE(c_http_server_url(primary, "/crm", primary_url, sizeof primary_url));
+  REQUIRE(c_http_server_url(fallback, "/backup", fallback_url, sizeof fallback_url));
+
+  passthru_step_config_init(&config);
+  config.url = primary_url;
+  config.fallback_url = fallback_url;
+  config.hedge_after_ms = 100;
+  config.timeout_ms = 20000;
+  config.default_next = "main-menu";
+  REQUIRE(passthru_step_create(&config, &step, NULL, 0) == PASSTHRU_OK);
+  record = run_one(step, &call);
+  CHECK_INT(record.route, PASSTHRU_ROUTE_NEXT_APPLET);
+  CHECK_STR(record.target, "standard-queue");
+  CHECK_INT(record.answered_by, PASSTHRU_ENDPOINT_FALLBACK);
+  CHECK_INT(record.hedged, 1);
+  CHECK_INT(record.attempts, 2);
+  CHECK(record.elapsed_us >= 100000);
+  CHECK(record.elapsed_us < 100000 + C_TEST_GENEROUS_WAIT_MS * 1000);
+  passthru_step_destroy(step);
+
+  c_http_server_release(primary);
+  c_http_server_stop(fallback);
+  c_http_server_stop(primary);
+}
+
 static void server_errors_and_refused_connections_route_on_error(void) {
   c_http_server* server = c_http_server_start();
   c_refused_port* refused = c_refused_port_start();
@@ -740,6 +776,7 @@ const c_test_case c_api_request_tests[] = {
     {"a_zeroed_call_is_sent_with_empty_fields", a_zeroed_call_is_sent_with_empty_fields},
     {"strings_are_copied_before_returning", strings_are_copied_before_returning},
     {"answers_route_to_next_applet_flow_and_default", answers_route_to_next_applet_flow_and_default},
+    {"a_slow_primary_is_hedged_by_the_fallback", a_slow_primary_is_hedged_by_the_fallback},
     {"server_errors_and_refused_connections_route_on_error",
      server_errors_and_refused_connections_route_on_error},
     {"silence_routes_on_timeout_by_the_deadline", silence_routes_on_timeout_by_the_deadline},

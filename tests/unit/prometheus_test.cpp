@@ -65,6 +65,7 @@ StepMetrics ivr_lookup() {
   step.first_attempts = 11;
   step.retries = 4;
   step.fallbacks = 3;
+  step.hedges = 2;
   step.bytes_sent = 4096;
   step.bytes_received = std::uint64_t{1} << 40;
   step.latency.upper_bounds = {0.005, 0.05, 0.5, 1, 3, 15};
@@ -100,7 +101,7 @@ MetricsSnapshot two_steps() {
 }
 
 std::size_t samples_of(const StepMetrics& step) {
-  return 1 + kRouteCount + kStatusClassCount + 5 + 3 + step.latency.upper_bounds.size() + 1 + 2;
+  return 1 + kRouteCount + kStatusClassCount + 5 + 4 + step.latency.upper_bounds.size() + 1 + 2;
 }
 
 // The parse error of `text`, or "" when it parses.
@@ -129,6 +130,7 @@ void expect_step_reads_back(const PrometheusText& parsed, const StepMetrics& ste
   EXPECT_EQ(parsed.value(prefix + "_attempts_total", {{"step", step.step}, {"kind", "retry"}}), step.retries);
   EXPECT_EQ(parsed.value(prefix + "_attempts_total", {{"step", step.step}, {"kind", "fallback"}}),
             step.fallbacks);
+  EXPECT_EQ(parsed.value(prefix + "_attempts_total", {{"step", step.step}, {"kind", "hedge"}}), step.hedges);
   EXPECT_EQ(parsed.value(prefix + "_bytes_sent_total", of_step), step.bytes_sent);
   EXPECT_EQ(parsed.value(prefix + "_bytes_received_total", of_step), step.bytes_received);
   for (std::size_t r = 0; r < kRouteCount; ++r) {

@@ -456,6 +456,30 @@ TEST(StepConfigAttempts, PrimaryTimeoutMustBeBelowTheTimeout) {
   EXPECT_EQ(rejected_field(options), "<accepted>");
 }
 
+TEST(StepConfigAttempts, HedgeAfterNeedsAFallbackAndIsBelowTheTimeout) {
+  StepOptions options = valid_options();
+  options.timeout = 3000ms;
+  options.hedge_after = 500ms;
+  EXPECT_EQ(rejected_field(options), "hedge_after");  // no fallback_url
+  options.fallback_url = "https://backup.example.com/";
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+  EXPECT_EQ(StepConfig::build(options).data().primary_share(), 500ms);  // when the hedge goes
+  options.hedge_after = 3000ms;
+  EXPECT_EQ(rejected_field(options), "hedge_after");
+  options.hedge_after = -1ms;
+  EXPECT_EQ(rejected_field(options), "hedge_after");
+  options.hedge_after = 2999ms;
+  EXPECT_EQ(rejected_field(options), "<accepted>");
+}
+
+TEST(StepConfigAttempts, HedgeAfterAndPrimaryTimeoutExcludeEachOther) {
+  StepOptions options = with_fallback("https://backup.example.com/");
+  options.timeout = 3000ms;
+  options.hedge_after = 500ms;
+  options.primary_timeout = 1000ms;
+  EXPECT_EQ(rejected_field(options), "hedge_after");
+}
+
 TEST(StepConfigAttempts, RetriesAreBetweenZeroAndFive) {
   StepOptions options = valid_options();
   options.retries = -1;
