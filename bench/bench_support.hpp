@@ -69,7 +69,7 @@ inline double cpu_ms() {
 /// descriptors count against its own RLIMIT_NOFILE (10,000 connections
 /// need 10,000 on each side) and its memory and CPU are not ours.
 ///
-/// Construct it before any thread starts (fork() copies only the caller).
+/// Construct it while no other thread runs (fork() copies only the caller).
 class SilentServer {
  public:
   SilentServer() {

@@ -71,7 +71,8 @@ struct Plan {
 // What one client produced for one scenario.
 struct Measured {
   std::vector<double> late_ms;
-  int misrouted = 0;  // outcomes other than a timeout
+  int misrouted = 0;            // outcomes other than a timeout
+  std::string first_misrouted;  // the first one's route and reason
   double submit_ms = 0;
   bool finished = true;  // every outcome arrived
 };
@@ -122,7 +123,9 @@ Measured run_thread(const Scenario& scenario, Steps& steps) {
       client.execute(step, {}, [&, deadline](passthru::Outcome outcome) {
         const double late = std::chrono::duration<double, std::milli>(Clock::now() - deadline).count();
         std::lock_guard<std::mutex> lock(mutex);
-        if (outcome.route != passthru::Route::on_timeout) ++out.misrouted;
+        if (outcome.route != passthru::Route::on_timeout && out.misrouted++ == 0) {
+          out.first_misrouted = std::string(passthru::to_string(outcome.route)) + ": " + outcome.reason;
+        }
         out.late_ms.push_back(late);
         if (out.late_ms.size() == static_cast<std::size_t>(scenario.requests)) done.notify_all();
       });
@@ -153,7 +156,9 @@ Measured run_uv(const Scenario& scenario, Steps& steps) {
     // Callbacks run inside uv_run(), on this thread: no lock.
     client->execute(step, {}, [&out, deadline](passthru::Outcome outcome) {
       out.late_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - deadline).count());
-      if (outcome.route != passthru::Route::on_timeout) ++out.misrouted;
+      if (outcome.route != passthru::Route::on_timeout && out.misrouted++ == 0) {
+        out.first_misrouted = std::string(passthru::to_string(outcome.route)) + ": " + outcome.reason;
+      }
     });
   }
   out.submit_ms = ms_since(plan.start);
@@ -203,7 +208,9 @@ Measured run_naive(const Scenario& scenario, const std::string& url) {
       const auto deadline = deadlines[index];
       handles[index] = nullptr;
       out.late_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - deadline).count());
-      if (message->data.result != CURLE_OPERATION_TIMEDOUT) ++out.misrouted;
+      if (message->data.result != CURLE_OPERATION_TIMEDOUT && out.misrouted++ == 0) {
+        out.first_misrouted = curl_easy_strerror(message->data.result);
+      }
       CURL* easy = message->easy_handle;
       curl_multi_remove_handle(multi, easy);
       curl_easy_cleanup(easy);
@@ -230,6 +237,9 @@ bool report(const char* client, const char* driver, const Scenario& scenario, co
   const char* status = broken ? "BROKEN" : early ? "EARLY" : meets ? "ok" : "over target";
   std::printf("%-10s %-7s %-10s %6d %9.3f %9.3f %9.3f %9.3f %9.1f  %s\n", client, driver, scenario.name,
               scenario.requests, late.p50, late.p99, late.max, late.earliest, measured.submit_ms, status);
+  if (measured.misrouted != 0) {
+    std::printf("  %d not timed out, the first: %s\n", measured.misrouted, measured.first_misrouted.c_str());
+  }
   bench::Result("deadline_lateness")
       .add("client", client)
       .add("driver", driver)
@@ -242,6 +252,7 @@ bool report(const char* client, const char* driver, const Scenario& scenario, co
       .add("submit_ms", measured.submit_ms)
       .add("early", early)
       .add("misrouted", measured.misrouted)
+      .add("first_misrouted", measured.first_misrouted)
       .add("finished", measured.finished)
       .add("target_p99_ms", scenario.target_p99_ms)
       .add("meets_target", meets)
@@ -256,14 +267,12 @@ int main(int argc, char** argv) {
   const std::string only_client = bench::flag_value(argc, argv, "--client", "all");
   const std::string only_scenario = bench::flag_value(argc, argv, "--scenario", "all");
   const long fd_limit = bench::raise_fd_limit();
-  bench::SilentServer server;  // forks: before any thread of ours
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
   const Scenario scenarios[] = {
       {"same_ms", quick ? 200 : 1000, milliseconds(200), milliseconds(0), 5.0},
       {"spread_1s", quick ? 1000 : 10000, milliseconds(500), milliseconds(1000), 2.0},
   };
-  Steps steps(server.url());
   std::printf("deadline lateness against a silent server, ms after each deadline (fd limit %ld)\n", fd_limit);
   std::printf("%-10s %-7s %-10s %6s %9s %9s %9s %9s %9s\n", "client", "driver", "scenario", "n", "p50", "p99",
               "max", "earliest", "submit");
@@ -271,24 +280,24 @@ int main(int argc, char** argv) {
   for (const Scenario& scenario : scenarios) {
     if (only_scenario != "all" && only_scenario != scenario.name) continue;
     const auto wants = [&](const char* client) { return only_client == "all" || only_client == client; };
-    // Between runs, let the server see every connection closed.
-    const auto settle = [&] {
-      const auto until = Clock::now() + std::chrono::seconds(5);
-      while (server.open() > 0 && Clock::now() < until) std::this_thread::sleep_for(milliseconds(10));
-    };
+    // Each run has a server of its own (a new port), so that the client
+    // ports left in TIME_WAIT by the previous run cannot collide with it.
+    // Forked between runs, when no thread of ours is left.
     if (wants("thread")) {
+      bench::SilentServer server;
+      Steps steps(server.url());
       ok &= report("passthru", "thread", scenario, run_thread(scenario, steps));
-      settle();
     }
 #ifdef PASSTHRU_BENCH_WITH_UV
     if (wants("uv")) {
+      bench::SilentServer server;
+      Steps steps(server.url());
       ok &= report("passthru", "uv", scenario, run_uv(scenario, steps));
-      settle();
     }
 #endif
     if (wants("naive")) {
+      bench::SilentServer server;
       ok &= report("naive_curl", "-", scenario, run_naive(scenario, server.url()));
-      settle();
     }
   }
   std::printf("targets: same_ms p99 <= 5 ms, spread_1s p99 <= 2 ms; never early\n");
