@@ -8,6 +8,9 @@
 //   anon_per_request_kb   the same for RssAnon (heap and stacks only)
 //   cpu_ms_per_s          user + system CPU of this process per second of
 //                         waiting wall time (target: ~0)
+//   teardown_us_per_request  ending them all (cancel, or naive: remove and
+//                         clean up each handle), per request: the clean-up
+//                         a burst of expiring deadlines pays too
 //
 // Issue 8, item 4; target <= 8 KB per request at 10,000 in flight. Clients:
 //   thread    PassthruClient(options): the library's own thread
@@ -63,6 +66,10 @@ struct Measured {
   long anon_before_kb = 0, anon_after_kb = 0;
   long waiting = 0;  // requests the server saw arrive
   double cpu_ms = 0, wall_ms = 0;
+  // Ending the N waiting requests: the client's destructor (every outcome
+  // cancelled) or, naive, curl_multi_remove_handle() and curl_easy_cleanup()
+  // of each; and for naive the removals alone, which close the connections.
+  double teardown_ms = 0, remove_ms = -1;
   int wrong_outcomes = 0;  // outcomes other than the final cancellation
   bool all_waiting = false;
 };
@@ -81,6 +88,10 @@ void measure_waiting(const bench::SilentServer& server, long n, milliseconds wai
   turn(wait);
   out.cpu_ms = bench::cpu_ms() - cpu_start;
   out.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - wall_start).count();
+}
+
+double ms_since(Clock::time_point then) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - then).count();
 }
 
 void read_before(Measured& out) {
@@ -128,9 +139,9 @@ Measured run_thread(const bench::SilentServer& server, long n, milliseconds wait
   int finished = 0;
   std::atomic<int> wrong{0};
   {
-    passthru::PassthruClient client(client_options());
+    std::optional<passthru::PassthruClient> client(std::in_place, client_options());
     // One request first: what is allocated once per client is not per request.
-    client.execute(warm_up, typical_call(0), [&](passthru::Outcome) {
+    client->execute(warm_up, typical_call(0), [&](passthru::Outcome) {
       std::lock_guard<std::mutex> lock(mutex);
       ++finished;
       done.notify_all();
@@ -142,12 +153,15 @@ Measured run_thread(const bench::SilentServer& server, long n, milliseconds wait
     wait_closed(server);
     read_before(out);
     for (long i = 0; i < n; ++i) {
-      client.execute(step, typical_call(i), [&](passthru::Outcome outcome) {
+      client->execute(step, typical_call(i), [&](passthru::Outcome outcome) {
         if (outcome.route != passthru::Route::cancelled) ++wrong;
       });
     }
     measure_waiting(server, n, wait, out, [](milliseconds d) { std::this_thread::sleep_for(d); });
-  }  // cancels the N requests
+    const auto teardown = Clock::now();
+    client.reset();  // cancels the N requests
+    out.teardown_ms = ms_since(teardown);
+  }
   out.wrong_outcomes = wrong.load();
   return out;
 }
@@ -185,7 +199,9 @@ Measured run_uv(const bench::SilentServer& server, long n, milliseconds wait) {
     });
   }
   measure_waiting(server, n, wait, out, [&](milliseconds d) { run_loop_for(&uv, d); });
+  const auto teardown = Clock::now();
   client.reset();  // cancels the N requests
+  out.teardown_ms = ms_since(teardown);
   loop.reset();
   uv_run(&uv, UV_RUN_DEFAULT);
   uv_loop_close(&uv);
@@ -238,10 +254,11 @@ Measured run_naive(const bench::SilentServer& server, long n, milliseconds wait,
   for (long i = 0; i < n; ++i) handles.push_back(make(static_cast<long>(kLongTimeout.count())));
   int ended = 0;
   measure_waiting(server, n, wait, out, [&](milliseconds d) { ended += pump(multi, d); });
-  for (CURL* easy : handles) {
-    curl_multi_remove_handle(multi, easy);
-    curl_easy_cleanup(easy);
-  }
+  const auto teardown = Clock::now();
+  for (CURL* easy : handles) curl_multi_remove_handle(multi, easy);
+  out.remove_ms = ms_since(teardown);
+  for (CURL* easy : handles) curl_easy_cleanup(easy);
+  out.teardown_ms = ms_since(teardown);
   curl_multi_cleanup(multi);
   out.wrong_outcomes = ended;
   return out;
@@ -249,8 +266,8 @@ Measured run_naive(const bench::SilentServer& server, long n, milliseconds wait,
 
 void print_header() {
   std::printf("memory and CPU of requests waiting on a silent server (this process only)\n");
-  std::printf("%-10s %-7s %6s %8s %9s %9s %10s %10s %9s  %s\n", "client", "driver", "n", "waiting", "rss0_kb",
-              "rss1_kb", "kb/request", "anon_kb/rq", "cpu_ms/s", "status");
+  std::printf("%-10s %-7s %6s %8s %9s %9s %10s %10s %9s %11s  %s\n", "client", "driver", "n", "waiting",
+              "rss0_kb", "rss1_kb", "kb/request", "anon_kb/rq", "cpu_ms/s", "end_us/rq", "status");
   std::fflush(stdout);
 }
 
@@ -282,8 +299,10 @@ int measure_one(const std::string& client, long n, milliseconds wait) {
   const double cpu_per_s = m.wall_ms > 0 ? m.cpu_ms / (m.wall_ms / 1000.0) : 0;
   const bool broken = !m.all_waiting || m.wrong_outcomes != 0;
   const bool meets = !broken && per_request <= 8.0;
-  std::printf("%-10s %-7s %6ld %8ld %9ld %9ld %10.2f %10.2f %9.2f  %s\n", client_name, driver, n, m.waiting,
-              m.rss_before_kb, m.rss_after_kb, per_request, anon_per_request, cpu_per_s,
+  const double teardown_us = m.teardown_ms * 1000.0 / static_cast<double>(n);
+  std::printf("%-10s %-7s %6ld %8ld %9ld %9ld %10.2f %10.2f %9.2f %11.1f  %s\n", client_name, driver, n,
+              m.waiting, m.rss_before_kb, m.rss_after_kb, per_request, anon_per_request, cpu_per_s,
+              teardown_us,
               broken  ? "BROKEN"
               : meets ? "ok"
                       : "over 8 KB");
@@ -299,6 +318,8 @@ int measure_one(const std::string& client, long n, milliseconds wait) {
       .add("cpu_ms_while_waiting", m.cpu_ms)
       .add("wait_ms", m.wall_ms)
       .add("cpu_ms_per_s", cpu_per_s)
+      .add("teardown_us_per_request", teardown_us)
+      .add("remove_us_per_request", m.remove_ms < 0 ? -1.0 : m.remove_ms * 1000.0 / static_cast<double>(n))
       .add("wrong_outcomes", m.wrong_outcomes)
       .add("target_kb_per_request", 8.0)
       .add("meets_target", meets)
