@@ -273,7 +273,7 @@ int main(int argc, char** argv) {
   const bool quick = bench::has_flag(argc, argv, "--quick");
   const std::string only_client = bench::flag_value(argc, argv, "--client", "all");
   const std::string only_scenario = bench::flag_value(argc, argv, "--scenario", "all");
-  const bool uv_burst = bench::has_flag(argc, argv, "--uv-burst");
+  [[maybe_unused]] const bool uv_burst = bench::has_flag(argc, argv, "--uv-burst");
   const long fd_limit = bench::raise_fd_limit();
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
