@@ -33,6 +33,15 @@ class LoopHooks {
 
   /// Any thread: make the loop call TransferEngine::on_wake() soon.
   virtual void wake() = 0;
+
+  /// True when a socket closed while watched is simply dropped by the loop
+  /// (epoll: closing the last descriptor of a socket removes it), so that
+  /// idle connections may stay watched between requests, saving the watch
+  /// and unwatch of every request. False (the default) keeps the rule that
+  /// an fd is unwatched before it is closed: libcurl 7.88 closes some idle
+  /// connections without CURLOPT_CLOSESOCKETFUNCTION, and an EventLoop's
+  /// adapter must never be left polling a closed fd (libuv, asio).
+  virtual bool tolerates_closed_fds() const noexcept { return false; }
 };
 
 /// What PassthruClient holds: the LoopHooks of one driver, plus its end.

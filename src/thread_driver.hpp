@@ -32,6 +32,7 @@ class ThreadDriver final : public Driver {
   void watch_socket(int fd, SocketInterest interest) override;
   void arm_timer(std::optional<Clock::time_point> when) override;
   void wake() override;
+  bool tolerates_closed_fds() const noexcept override { return true; }
 
  private:
   void run();

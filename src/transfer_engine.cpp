@@ -36,6 +36,7 @@ namespace {
 // can fire up to a millisecond early in 7.88).
 constexpr auto kCurlBackstop = std::chrono::milliseconds(250);
 constexpr std::size_t kMaxSpareHandles = 256;
+constexpr long kReceiveBuffer = 4096;
 constexpr std::size_t kStartsPerTurn = 64;
 // Backoff before retry n (0-based): equal jitter over kFirstBackoff * 2^n,
 // capped at kMaxBackoff: at least half of it, so retries are spaced.
@@ -491,6 +492,14 @@ TransferEngine::TransferEngine(const ClientOptions& options)
   // libcurl's default since 7.62, said here because CURLOPT_PIPEWAIT relies on
   // it. CURLMOPT_MAX_CONCURRENT_STREAMS stays at 100 per connection.
   curl_multi_setopt(multi_, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  // libcurl's default cache holds 4 idle connections per easy handle added
+  // at the moment one is returned: after a burst of completions that dips,
+  // and kept-alive connections are closed only to be opened again (a
+  // connect and a close per request, measured with bench/run). Every
+  // connection was opened by a request running at the time, and an idle one
+  // is closed after connection_max_idle, so the cache is already bounded by
+  // the peak of requests in flight; at most max_in_flight of them are kept.
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(max_in_flight_));
 }
 
 TransferEngine::~TransferEngine() {
@@ -509,6 +518,9 @@ TransferEngine::~TransferEngine() {
 }
 
 void TransferEngine::close() {
+  // What is still watched now is parked: idle connections, which
+  // curl_multi_cleanup closes without calling on_close_socket.
+  while (!watched_.empty()) unwatch(watched_.begin()->first);
   for (CURL* easy : spare_handles_) curl_easy_cleanup(easy);
   spare_handles_.clear();
   if (multi_ != nullptr) {
@@ -885,6 +897,10 @@ std::optional<std::string> TransferEngine::launch_leg(Transfer& transfer, Leg& l
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &leg);
   curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  // A Passthru answer is an applet name or a small JSON document: a 4 KiB
+  // receive buffer (libcurl's default is 16 KiB, per request in flight)
+  // takes any of them in one read, and a larger one in a few.
+  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, kReceiveBuffer);
   // The threaded resolver runs getaddrinfo() on a thread of its own, which
   // cannot be interrupted. Removing a handle whose lookup still runs (a
   // deadline, a cancel, a shutdown) joins that thread unless this is set
@@ -1039,7 +1055,14 @@ void TransferEngine::on_socket(int fd, int events) {
   int running = 0;
   // A late event for an fd the loop was just told to forget is dropped.
   if (const auto found = curl_fd_of_.find(fd); found != curl_fd_of_.end()) {
-    curl_multi_socket_action(multi_, found->second, events, &running);
+    const auto watched = watched_.find(found->second);
+    if (watched != watched_.end() && watched->second.parked) {
+      // An idle connection spoke (the server closed it, most likely): the
+      // loop stops watching it; libcurl sees it dead when it next looks.
+      unwatch(found->second);
+    } else {
+      curl_multi_socket_action(multi_, found->second, events, &running);
+    }
   }
   drain_curl_messages();
   expire_deadlines(Clock::now());
@@ -1152,6 +1175,14 @@ void TransferEngine::settle_hedged(Transfer& transfer, Leg& leg, const HttpResul
 }
 
 void TransferEngine::expire_deadlines(Clock::time_point now) {
+  if (deadlines_.empty() || deadlines_.begin()->first > now) return;
+  // Every due outcome goes out before any handle leaves libcurl: removing a
+  // handle whose connection is open closes it, tens of microseconds each, and
+  // a thousand deadlines due in the same millisecond would otherwise each
+  // wait for the clean-up of those before (bench/deadline_lateness). Until
+  // the end of this function the handles stay in libcurl, unused: nothing
+  // here drives a transfer.
+  defer_removals_ = true;
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     const auto found = active_.find(deadlines_.begin()->second);
     HttpResult result;
@@ -1161,6 +1192,16 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
     result.detail = timeout_detail(transfer);
     finish(transfer, result);
   }
+  defer_removals_ = false;
+  for (CURL* easy : deferred_removals_) {
+    curl_multi_remove_handle(multi_, easy);
+    if (spare_handles_.size() < kMaxSpareHandles) {
+      spare_handles_.push_back(easy);
+    } else {
+      curl_easy_cleanup(easy);
+    }
+  }
+  deferred_removals_.clear();
 }
 
 void TransferEngine::fire_notices(Clock::time_point now) {
@@ -1211,6 +1252,17 @@ std::string TransferEngine::timeout_detail(const Transfer& transfer) const {
 }
 
 void TransferEngine::rearm_timer() {
+  // libcurl asks for "at once" (0 ms) after every curl_multi_add_handle, to
+  // start the transfer: a timer for it would cost a loop turn, and on loops
+  // that count in milliseconds (libuv) a whole millisecond per request. So it
+  // runs here, at the end of the turn, outside every libcurl callback; a few
+  // rounds at most, so a libcurl that keeps asking cannot hold the loop.
+  for (int round = 0; round < 4 && curl_due_ && *curl_due_ <= Clock::now(); ++round) {
+    curl_due_.reset();
+    int running = 0;
+    curl_multi_socket_action(multi_, CURL_SOCKET_TIMEOUT, 0, &running);
+    drain_curl_messages();
+  }
   std::optional<Clock::time_point> next = curl_due_;
   if (!deadlines_.empty() && (!next || deadlines_.begin()->first < *next)) next = deadlines_.begin()->first;
   for (const auto* timers : {&notices_, &backoffs_, &shares_}) {
@@ -1387,7 +1439,12 @@ Wire TransferEngine::stop_leg(Transfer& transfer, Leg& leg, const HttpResult& re
   }
   record_attempt(transfer, leg, result, now);
   judge_origin(leg, result);
-  curl_multi_remove_handle(multi_, leg.easy);
+  if (defer_removals_) {
+    deferred_removals_.push_back(leg.easy);  // removed, then kept, by expire_deadlines()
+    leg.easy = nullptr;
+  } else {
+    curl_multi_remove_handle(multi_, leg.easy);
+  }
   leg.running = false;
   --running_;
   if (max_per_origin_ != 0) --origin_slots_[leg.origin()].running;
@@ -1776,7 +1833,7 @@ int TransferEngine::on_curl_socket(CURL* /*easy*/, int fd, int what, void* self,
     case CURL_POLL_IN: engine.watch(fd, SocketInterest::read); break;
     case CURL_POLL_OUT: engine.watch(fd, SocketInterest::write); break;
     case CURL_POLL_INOUT: engine.watch(fd, SocketInterest::read_write); break;
-    default: engine.unwatch(fd); break;
+    default: engine.park(fd); break;
   }
   return 0;
 }
@@ -1808,7 +1865,12 @@ void TransferEngine::watch(int fd, SocketInterest interest) {
     unwatch(fd);  // closed without notice; the number names a new socket
     found = watched_.end();
   }
+  if (found != watched_.end() && found->second.parked) {
+    found->second.parked = false;
+    if (found->second.interest == interest) return;  // as the loop already watches it
+  }
   const bool reads = interest == SocketInterest::read || interest == SocketInterest::read_write;
+  bool changed = true;
   if (found == watched_.end()) {
     int loop_fd = fd;
     if (!reads) {
@@ -1825,9 +1887,11 @@ void TransferEngine::watch(int fd, SocketInterest interest) {
     curl_fd_of_.erase(duplicate);
     found->second.loop_fd = fd;
     curl_fd_of_[fd] = fd;
+  } else {
+    changed = found->second.interest != interest;
   }
   found->second.interest = interest;
-  if (hooks_ != nullptr) hooks_->watch_socket(found->second.loop_fd, interest);
+  if (changed && hooks_ != nullptr) hooks_->watch_socket(found->second.loop_fd, interest);
 }
 
 void TransferEngine::unwatch(int fd) {
@@ -1840,6 +1904,23 @@ void TransferEngine::unwatch(int fd) {
   if (loop_fd != fd) ::close(loop_fd);
 }
 
+// libcurl is done with the socket for now. On a loop that drops closed fds
+// by itself (the ThreadDriver's epoll), a connected socket it was reading
+// stays watched, parked: most go back to work with the next request to the
+// same origin, and each unwatch and watch is an epoll_ctl, two or three per
+// request. libcurl may close a parked socket without telling (7.88 does for
+// some idle connections); epoll then forgets it, and watch() sees the number
+// name a new socket by its identity.
+void TransferEngine::park(int fd) {
+  if (hooks_ == nullptr || !hooks_->tolerates_closed_fds()) return unwatch(fd);
+  const auto found = watched_.find(fd);
+  if (found == watched_.end()) return;
+  // A duplicate still stands for a connecting socket, which libcurl may
+  // close without notice: never parked.
+  if (found->second.loop_fd != fd || found->second.interest != SocketInterest::read) return unwatch(fd);
+  found->second.parked = true;
+}
+
 void TransferEngine::adopt_new_socket(int fd) {
   const auto found = watched_.find(fd);
   if (found == watched_.end()) return;
@@ -1847,8 +1928,9 @@ void TransferEngine::adopt_new_socket(int fd) {
   // and believes the number still watched as before. Move the watch to the
   // new socket, so that belief holds.
   const SocketInterest interest = found->second.interest;
+  const bool parked = found->second.parked;
   unwatch(fd);
-  watch(fd, interest);
+  if (!parked) watch(fd, interest);  // libcurl did not watch a parked one
 }
 
 int TransferEngine::on_curl_timer(CURLM* /*multi*/, long timeout_ms, void* self) {

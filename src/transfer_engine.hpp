@@ -121,6 +121,11 @@ class TransferEngine {
     // it without notice, the same number may name another.
     std::uint64_t device;
     std::uint64_t inode;
+    // libcurl no longer watches it (its connection went back to the cache),
+    // but the loop still does, for reading: the next request on the same
+    // connection costs the loop no change, and an event meanwhile (the
+    // server closing it) ends the watch.
+    bool parked = false;
   };
 
   static int on_curl_socket(CURL* easy, int fd, int what, void* self, void* socket_data);
@@ -133,6 +138,7 @@ class TransferEngine {
 
   void watch(int fd, SocketInterest interest);
   void unwatch(int fd);
+  void park(int fd);
   void adopt_new_socket(int fd);
 
   void drain_commands();
@@ -209,7 +215,9 @@ class TransferEngine {
   std::optional<Clock::time_point> curl_due_;
   std::optional<Clock::time_point> armed_;
   std::vector<CURL*> spare_handles_;
-  std::deque<std::uint64_t> waiting_;  // ids queued for a slot, oldest first
+  bool defer_removals_ = false;           // expire_deadlines() removes handles after the outcomes
+  std::vector<CURL*> deferred_removals_;  // those handles
+  std::deque<std::uint64_t> waiting_;     // ids queued for a slot, oldest first
   struct OriginSlots {
     std::size_t running = 0;
     std::deque<std::uint64_t> waiting;  // ids queued behind max_per_origin, oldest first

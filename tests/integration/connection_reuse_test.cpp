@@ -1,0 +1,166 @@
+// Kept-alive connections stay kept: a burst of completions does not shrink
+// libcurl's connection cache, and an idle connection the loop still watches
+// (parked between requests) costs nothing when its server closes it.
+#include "outcome_collector.hpp"
+#include "test_client.hpp"
+#include "test_helpers.hpp"
+#include "test_http_server.hpp"
+
+#include <passthru/passthru.hpp>
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace {
+
+using passthru::Route;
+using passthru::StepConfig;
+using passthru_test::LogCollector;
+using passthru_test::OutcomeCollector;
+using passthru_test::TestClient;
+using passthru_test::TestHttpServer;
+using namespace std::chrono_literals;
+
+std::chrono::microseconds process_cpu() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto us = [](const timeval& t) {
+    return std::chrono::seconds(t.tv_sec) + std::chrono::microseconds(t.tv_usec);
+  };
+  return us(usage.ru_utime) + us(usage.ru_stime);
+}
+
+TEST(ConnectionReuse, ABurstThenOneRequestThenABurstUsesTheSameConnections) {
+  // libcurl's default cache holds 4 idle connections per easy handle added
+  // when a connection comes back: after a burst, one lone request would close
+  // all but 4 of the burst's connections, and the next burst reopen them.
+  constexpr int kBurst = 32;
+  TestHttpServer server;
+  server.reply("GET", "/crm", 200, "vip-connect");
+  LogCollector logs;
+  TestClient client(passthru_test::quiet_options(logs));
+  const auto step = StepConfig::build(passthru_test::step_options(server.url("/crm"), 10s));
+  std::size_t expected = 0;
+  const auto burst = [&](int n) {
+    OutcomeCollector collector;
+    for (int i = 0; i < n; ++i) client.execute(step, passthru_test::sample_call(), collector.callback());
+    expected += static_cast<std::size_t>(n);
+    ASSERT_TRUE(collector.wait_for(static_cast<std::size_t>(n)));
+    for (const auto& outcome : collector.outcomes())
+      EXPECT_EQ(outcome.route, Route::next_applet) << outcome.reason;
+  };
+  burst(kBurst);
+  const std::size_t connections = server.remote_ports().size();
+  EXPECT_LE(connections, static_cast<std::size_t>(kBurst));
+  for (int round = 0; round < 3; ++round) {
+    burst(1);
+    burst(kBurst);
+  }
+  ASSERT_EQ(server.request_count(), expected);
+  EXPECT_EQ(server.remote_ports().size(), connections) << "connections were closed and opened again";
+}
+
+// Answers one request on one connection, keeps it open, and closes it on cue.
+class CloseOnCue {
+ public:
+  CloseOnCue() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        ::listen(listener_, 16) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("CloseOnCue: cannot listen");
+    }
+    port_ = ntohs(address.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~CloseOnCue() {
+    cue();
+    ::shutdown(listener_, SHUT_RDWR);
+    thread_.join();
+    ::close(listener_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/crm"; }
+  void cue() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cued_ = true;
+    changed_.notify_all();
+  }
+  bool wait_closed() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, 10s, [&] { return closed_; });
+  }
+
+ private:
+  void serve() {
+    const int connection = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    if (connection >= 0) {
+      std::string request;
+      char buffer[4096];
+      while (request.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(connection, buffer, sizeof buffer, 0);
+        if (n <= 0) break;
+        request.append(buffer, static_cast<std::size_t>(n));
+      }
+      const std::string answer =
+          "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nvip-connect";
+      (void)::send(connection, answer.data(), answer.size(), MSG_NOSIGNAL);
+      std::unique_lock<std::mutex> lock(mutex_);
+      changed_.wait(lock, [&] { return cued_; });
+      ::close(connection);
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    changed_.notify_all();
+  }
+
+  int listener_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool cued_ = false;
+  bool closed_ = false;
+};
+
+TEST(ConnectionReuse, AnIdleConnectionItsServerClosesCostsNoCpu) {
+  CloseOnCue peer;
+  TestHttpServer server;
+  server.reply("GET", "/crm", 200, "vip-connect");
+  LogCollector logs;
+  TestClient client(passthru_test::quiet_options(logs));
+  const auto outcome = passthru_test::execute_and_wait(
+      client, StepConfig::build(passthru_test::step_options(peer.url(), 10s)), passthru_test::sample_call());
+  ASSERT_TRUE(outcome);
+  ASSERT_EQ(outcome->route, Route::next_applet) << outcome->reason;
+  // The connection is idle in libcurl's cache, its socket still watched by
+  // the loop. The server closes it: the socket turns readable for good, and a
+  // loop that kept watching it would spin on a core from now on.
+  peer.cue();
+  ASSERT_TRUE(peer.wait_closed());
+  const auto before = process_cpu();
+  std::this_thread::sleep_for(500ms);  // the window measured, not a wait for an event
+  EXPECT_LT(process_cpu() - before, 250ms);
+  // The client goes on working.
+  const auto next = passthru_test::execute_and_wait(
+      client, StepConfig::build(passthru_test::step_options(server.url("/crm"), 10s)),
+      passthru_test::sample_call());
+  ASSERT_TRUE(next);
+  EXPECT_EQ(next->route, Route::next_applet) << next->reason;
+}
+
+}  // namespace
