@@ -36,7 +36,6 @@ namespace {
 // can fire up to a millisecond early in 7.88).
 constexpr auto kCurlBackstop = std::chrono::milliseconds(250);
 constexpr std::size_t kMaxSpareHandles = 256;
-constexpr long kReceiveBuffer = 4096;
 constexpr std::size_t kStartsPerTurn = 64;
 // Backoff before retry n (0-based): equal jitter over kFirstBackoff * 2^n,
 // capped at kMaxBackoff: at least half of it, so retries are spaced.
@@ -897,10 +896,6 @@ std::optional<std::string> TransferEngine::launch_leg(Transfer& transfer, Leg& l
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &leg);
   curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  // A Passthru answer is an applet name or a small JSON document: a 4 KiB
-  // receive buffer (libcurl's default is 16 KiB, per request in flight)
-  // takes any of them in one read, and a larger one in a few.
-  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, kReceiveBuffer);
   // The threaded resolver runs getaddrinfo() on a thread of its own, which
   // cannot be interrupted. Removing a handle whose lookup still runs (a
   // deadline, a cancel, a shutdown) joins that thread unless this is set
