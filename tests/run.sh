@@ -2,7 +2,8 @@
 # Runs passthru's whole test suite from a fresh Debian 12 machine: installs
 # what is missing, then builds and runs CTest (unit, integration over
 # loopback, the demo, the out-of-tree consumers) three times: a normal
-# build with warnings as errors, ASan+UBSan, and TSan; and runs the libFuzzer
+# build with warnings as errors, ASan+UBSan, and TSan; runs the benchmarks
+# once in their smoke mode (bench/run --quick); and runs the libFuzzer
 # targets for FUZZ_SECONDS (default 60) each.
 #
 #   bash tests/run.sh          everything (what CI runs)
@@ -26,6 +27,13 @@ suite() {
 
 suite "normal build" build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 [[ "$mode" == quick ]] && exit 0
+
+# The benchmarks in their smoke mode: bench/run --quick builds them, starts
+# its nginx and silent server, runs every program on small sizes and stops
+# what it started. It proves they still work; its figures mean nothing, and
+# nothing here is a timed test.
+echo "=== benchmarks (smoke) ==="
+bash bench/run --quick
 
 # libFuzzer targets (Clang, ASan+UBSan) for the router, request builder and
 # step validation, each for a bounded time; any crash fails the run.
