@@ -866,14 +866,17 @@ TEST(LoopDriver, ATimerThatFiresLateDelaysOutcomesButLosesNone) {
   for (const auto id : answered) {
     EXPECT_EQ(collector.outcome(id)->route, Route::next_applet) << collector.outcome(id)->reason;
   }
+  std::chrono::microseconds latest{0};  // the most any outcome came after its deadline
   for (const auto& [id, timeout] : timeouts) {
     const auto outcome = collector.outcome(id);
     EXPECT_EQ(outcome->route, Route::on_timeout) << outcome->reason;
     EXPECT_GE(outcome->elapsed, timeout);
-    // A silent server's request ends only on a timer, and the first timer
-    // the client armed came kLate after execute() at the earliest.
-    EXPECT_GE(outcome->elapsed, kLate) << "an outcome came before any timer fired";
+    latest = std::max(latest, std::chrono::duration_cast<std::chrono::microseconds>(outcome->elapsed - timeout));
   }
+  // A deadline is met on any turn of the loop, a socket's as well as the
+  // timer's; once the answered requests are done, only the late timer ends
+  // the rest. Not vacuous: the skew showed.
+  EXPECT_GE(latest, kLate / 2);
   EXPECT_GE(loop.timer_fires(), 1u);
   EXPECT_NO_VIOLATIONS(loop);
 }
