@@ -2,6 +2,7 @@
 // libcurl's connection cache, and an idle connection the loop still watches
 // (parked between requests) costs nothing when its server closes it.
 #include "outcome_collector.hpp"
+#include "raw_socket_peers.hpp"
 #include "test_client.hpp"
 #include "test_helpers.hpp"
 #include "test_http_server.hpp"
@@ -10,8 +11,7 @@
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -74,27 +74,18 @@ TEST(ConnectionReuse, ABurstThenOneRequestThenABurstUsesTheSameConnections) {
 // Answers one request on one connection, keeps it open, and closes it on cue.
 class CloseOnCue {
  public:
-  CloseOnCue() {
-    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (listener_ < 0 || ::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
-        ::listen(listener_, 16) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error("CloseOnCue: cannot listen");
-    }
-    port_ = ntohs(address.sin_port);
+  CloseOnCue() : listener_(passthru_test::open_loopback_listener("CloseOnCue", 16)) {
     thread_ = std::thread([this] { serve(); });
   }
   ~CloseOnCue() {
     cue();
-    ::shutdown(listener_, SHUT_RDWR);
+    const std::uint64_t one = 1;
+    (void)::write(listener_.stop_fd, &one, sizeof one);
     thread_.join();
-    ::close(listener_);
+    ::close(listener_.listen_fd);
+    ::close(listener_.stop_fd);
   }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/crm"; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(listener_.port) + "/crm"; }
   void cue() {
     std::lock_guard<std::mutex> lock(mutex_);
     cued_ = true;
@@ -107,7 +98,11 @@ class CloseOnCue {
 
  private:
   void serve() {
-    const int connection = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
+    pollfd fds[2] = {{listener_.listen_fd, POLLIN, 0}, {listener_.stop_fd, POLLIN, 0}};
+    while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
+    }
+    const int connection =
+        (fds[1].revents & POLLIN) != 0 ? -1 : ::accept4(listener_.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (connection >= 0) {
       std::string request;
       char buffer[4096];
@@ -128,8 +123,7 @@ class CloseOnCue {
     changed_.notify_all();
   }
 
-  int listener_ = -1;
-  int port_ = 0;
+  passthru_test::LoopbackListener listener_;
   std::thread thread_;
   std::mutex mutex_;
   std::condition_variable changed_;
