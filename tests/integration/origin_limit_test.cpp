@@ -54,7 +54,10 @@ TEST(OriginLimit, OneSlowCustomerCannotTakeEverySlotFromTheOthers) {
   }
   EXPECT_EQ(slow.received_count("/hang"), 4u) << "the slow origin got more than max_per_origin at once";
   EXPECT_EQ(client.client().metrics().queued, 16u);
-  for (const auto& handle : handles) handle.cancel();
+  // The waiting ones first (newest first), then the four running: cancelling
+  // a running one first would free its slot for a waiting request whose
+  // cancel has not arrived yet, and that request is rightly sent.
+  for (auto handle = handles.rbegin(); handle != handles.rend(); ++handle) handle->cancel();
   ASSERT_TRUE(hung.wait_for(20));
   EXPECT_EQ(slow.received_count("/hang"), 4u) << "a request cancelled while waiting was sent";
   EXPECT_EQ(client.client().metrics().queued, 0u);
