@@ -22,29 +22,56 @@ bool is_unreserved(unsigned char c) {
 
 }  // namespace
 
-std::string percent_encode(std::string_view text) {
+namespace {
+
+// Appends `text` with every byte but the unreserved ones as %XX. This runs
+// for every parameter of every call: a table, not a chain of comparisons,
+// and written through a small buffer rather than byte by byte into `out`.
+void append_percent_encoded(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() * 3);
-  for (unsigned char c : text) {
-    if (is_unreserved(c)) {
-      out.push_back(static_cast<char>(c));
+  static const std::array<bool, 256> kUnreserved = [] {
+    std::array<bool, 256> table{};
+    for (int c = 0; c < 256; ++c)
+      table[static_cast<std::size_t>(c)] = is_unreserved(static_cast<unsigned char>(c));
+    return table;
+  }();
+  char buffer[256];
+  std::size_t used = 0;
+  for (const char ch : text) {
+    if (used > sizeof buffer - 3) {
+      out.append(buffer, used);
+      used = 0;
+    }
+    const auto c = static_cast<unsigned char>(ch);
+    if (kUnreserved[c]) {
+      buffer[used++] = ch;
     } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
+      buffer[used++] = '%';
+      buffer[used++] = kHex[c >> 4];
+      buffer[used++] = kHex[c & 0xF];
     }
   }
+  out.append(buffer, used);
+}
+
+}  // namespace
+
+std::string percent_encode(std::string_view text) {
+  std::string out;
+  append_percent_encoded(out, text);
   return out;
 }
 
 std::string encode_params(const std::vector<std::pair<std::string, std::string>>& params) {
+  std::size_t worst = 0;
+  for (const auto& [name, value] : params) worst += (name.size() + value.size()) * 3 + 2;
   std::string out;
+  out.reserve(worst);
   for (const auto& [name, value] : params) {
     if (!out.empty()) out.push_back('&');
-    out += percent_encode(name);
+    append_percent_encoded(out, name);
     out.push_back('=');
-    out += percent_encode(value);
+    append_percent_encoded(out, value);
   }
   return out;
 }
@@ -70,9 +97,28 @@ std::string format_iso8601(std::chrono::system_clock::time_point when, std::chro
   gmtime_r(&seconds, &tm);
   const long total = utc_offset.count();
   const long magnitude = total < 0 ? -total : total;
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1,
-                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, total < 0 ? '-' : '+', magnitude / 60,
-                     magnitude % 60);
+  // YYYY-MM-DDTHH:MM:SS+HH:MM, for every call: written digit by digit.
+  char text[] = "0000-00-00T00:00:00+00:00";
+  const auto put = [&text](std::size_t at, long value, int width) {
+    for (int i = width - 1; i >= 0; --i, value /= 10)
+      text[at + static_cast<std::size_t>(i)] = static_cast<char>('0' + value % 10);
+  };
+  const long year = tm.tm_year + 1900L;
+  if (year < 0 || year > 9999) {
+    return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{}{:02}:{:02}", year, tm.tm_mon + 1, tm.tm_mday,
+                       tm.tm_hour, tm.tm_min, tm.tm_sec, total < 0 ? '-' : '+', magnitude / 60,
+                       magnitude % 60);
+  }
+  put(0, year, 4);
+  put(5, tm.tm_mon + 1, 2);
+  put(8, tm.tm_mday, 2);
+  put(11, tm.tm_hour, 2);
+  put(14, tm.tm_min, 2);
+  put(17, tm.tm_sec, 2);
+  text[19] = total < 0 ? '-' : '+';
+  put(20, magnitude / 60 % 100, 2);
+  put(23, magnitude % 60, 2);
+  return std::string(text, sizeof text - 1);
 }
 
 std::chrono::minutes local_utc_offset(std::chrono::system_clock::time_point when) {
@@ -113,11 +159,13 @@ BuiltRequest build_for(const StepData& step, const std::string& base_url, const 
                        const CallContext& call, std::string_view now) {
   BuiltRequest request;
   request.method = step.options.method;
-  const std::string encoded = encode_params(call_params(call, step.options.quote_digits, now));
+  std::string encoded = encode_params(call_params(call, step.options.quote_digits, now));
   request.headers = step.header_lines;
+  // What a signature covers; without signing keys, nothing needs it.
+  const bool signs = !step.options.signing_keys.empty();
   if (request.method == Method::get) {
     request.url = append_query(base_url, encoded);
-    request.signed_url = append_query(signed_url, encoded);
+    if (signs) request.signed_url = append_query(signed_url, encoded);
     if (request.url.size() > kMaxUrlBytes) {
       throw InvalidCall(
           fmt::format("the GET URL would be {} bytes, over the limit of {}: use POST for large "
@@ -130,8 +178,8 @@ BuiltRequest build_for(const StepData& step, const std::string& base_url, const 
                                     kMaxPostBodyBytes));
     }
     request.url = base_url;
-    request.signed_url = signed_url;
-    request.body = encoded;
+    if (signs) request.signed_url = signed_url;
+    request.body = std::move(encoded);
     request.headers.emplace_back("Content-Type: application/x-www-form-urlencoded");
     // libcurl would otherwise ask for 100-continue on larger bodies and wait
     // a second for it: a second of silence on the caller's line.

@@ -22,7 +22,7 @@ struct StepData;
 struct BuiltRequest {
   Method method = Method::get;
   std::string url;                   // with the call's query string for GET
-  std::string signed_url;            // url without user-info: what a signature covers
+  std::string signed_url;            // url without user-info: what a signature covers (if signed)
   std::string body;                  // form body for POST, empty for GET
   std::vector<std::string> headers;  // "Name: value" lines, in order
 };

@@ -46,12 +46,14 @@ BodyKind kind_of(std::string_view content_type) {
 
 // Enough of an answer to show in a reason without flooding a log line.
 std::string excerpt(std::string_view text) {
+  const std::string_view shown = text.substr(0, kMaxQuoted);
   std::string out;
-  for (char c : text.substr(0, kMaxQuoted)) {
-    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) ? '?' : c;
-  }
-  if (text.size() > kMaxQuoted) out += "...";
-  return "'" + out + "'";
+  out.reserve(shown.size() + 5);
+  out.push_back('\'');
+  for (char c : shown) out.push_back((static_cast<unsigned char>(c) < 0x20 || c == 0x7F) ? '?' : c);
+  if (text.size() > kMaxQuoted) out.append("...");
+  out.push_back('\'');
+  return out;
 }
 
 bool is_well_formed_name(std::string_view name) {
@@ -138,7 +140,7 @@ Outcome ResponseRouter::answer_to(const std::string& answer, Outcome out) const 
   if (known_.count(key) != 0) {
     out.route = Route::next_applet;
     out.target = key;
-    out.reason = fmt::format("answer names applet {}", excerpt(name));
+    out.reason = "answer names applet " + excerpt(name);
     return out;
   }
   if (const auto host = flow_url_host(name)) {
@@ -151,14 +153,14 @@ Outcome ResponseRouter::answer_to(const std::string& answer, Outcome out) const 
     }
     out.route = Route::external_flow;
     out.target = key;
-    out.reason = fmt::format("answer names flow URL {}", excerpt(name));
+    out.reason = "answer names flow URL " + excerpt(name);
     return out;
   }
   const bool is_url_like = name.find("://") != std::string_view::npos;
   if (known_.empty() && !is_url_like && is_well_formed_name(name)) {
     out.route = Route::next_applet;
     out.target = key;
-    out.reason = fmt::format("answer names applet {}", excerpt(name));
+    out.reason = "answer names applet " + excerpt(name);
     return out;
   }
   Outcome unexpected = fallback(

@@ -19,10 +19,36 @@ inline namespace v0 {
 
 namespace detail {
 
+namespace {
+
+// OpenSSL 3 looks the algorithm up, and allocates a context, on every
+// EVP_Digest(..., EVP_sha256(), ...): more than the hash of a short key
+// costs. Fetched once; one context per thread, reused.
+const EVP_MD* sha256_md() {
+  static const EVP_MD* const md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched != nullptr ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+
+struct DigestContext {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  DigestContext() = default;
+  DigestContext(const DigestContext&) = delete;
+  DigestContext& operator=(const DigestContext&) = delete;
+  ~DigestContext() { EVP_MD_CTX_free(ctx); }
+};
+
+}  // namespace
+
 std::string sha256_hex(std::string_view data) {
+  thread_local DigestContext context;
   std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
   unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+  if (context.ctx == nullptr || EVP_DigestInit_ex2(context.ctx, sha256_md(), nullptr) != 1 ||
+      EVP_DigestUpdate(context.ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(context.ctx, digest.data(), &length) != 1) {
     throw std::runtime_error("passthru: SHA-256 failed");
   }
   static constexpr char kHex[] = "0123456789abcdef";

@@ -1,7 +1,5 @@
 #include "trace_context.hpp"
 
-#include <fmt/format.h>
-
 #include <algorithm>
 
 namespace passthru {
@@ -58,12 +56,39 @@ std::uint64_t TraceIds::nonzero() {
   return value;
 }
 
-std::string TraceIds::new_trace_id() { return fmt::format("{:016x}{:016x}", nonzero(), random_()); }
+namespace {
 
-std::string TraceIds::new_span_id() { return fmt::format("{:016x}", nonzero()); }
+// 16 lower-case hex digits: every request makes two or three ids, so not
+// through a format string.
+void append_hex64(std::string& out, std::uint64_t value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  char digits[16];
+  for (int i = 15; i >= 0; --i, value >>= 4) digits[i] = kHex[value & 0xF];
+  out.append(digits, sizeof digits);
+}
+
+}  // namespace
+
+std::string TraceIds::new_trace_id() {
+  std::string id;
+  id.reserve(32);
+  append_hex64(id, nonzero());
+  append_hex64(id, random_());
+  return id;
+}
+
+std::string TraceIds::new_span_id() {
+  std::string id;
+  id.reserve(16);
+  append_hex64(id, nonzero());
+  return id;
+}
 
 std::string format_traceparent(std::string_view trace_id, std::string_view span_id, std::string_view flags) {
-  return fmt::format("00-{}-{}-{}", trace_id, span_id, flags);
+  std::string header;
+  header.reserve(6 + trace_id.size() + span_id.size() + flags.size());
+  header.append("00-").append(trace_id).append(1, '-').append(span_id).append(1, '-').append(flags);
+  return header;
 }
 
 }  // namespace detail

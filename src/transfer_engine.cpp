@@ -36,6 +36,9 @@ namespace {
 // can fire up to a millisecond early in 7.88).
 constexpr auto kCurlBackstop = std::chrono::milliseconds(250);
 constexpr std::size_t kMaxSpareHandles = 256;
+// How many of the most recent spares take_spare() searches for one
+// configured for the step: beyond that, one is reset.
+constexpr std::size_t kSpareMatchWindow = 16;
 constexpr std::size_t kStartsPerTurn = 64;
 // Backoff before retry n (0-based): equal jitter over kFirstBackoff * 2^n,
 // capped at kMaxBackoff: at least half of it, so retries are spaced.
@@ -63,6 +66,7 @@ struct Leg {
   bool running = false;          // added to the multi handle
   bool attempt_limited = false;  // libcurl ends this attempt by read_timeout, before the deadline
   bool hedged = false;           // sent alongside the primary (Attempt::hedged)
+  bool configured = false;       // `easy` holds every option its step sets (SpareHandle)
   std::string blocked;           // an address the destination guard refused
   bool permitted = false;        // the guard let at least one connection attempt through
   CircuitBreakers::Admission admission = CircuitBreakers::Admission::send;
@@ -420,8 +424,13 @@ void read_wire(CURL* easy, Wire& wire) {
   curl_easy_getinfo(easy, CURLINFO_PRIMARY_IP, &ip);
   curl_easy_getinfo(easy, CURLINFO_PRIMARY_PORT, &port);
   if (ip != nullptr && *ip != '\0') {
-    wire.remote_address =
-        std::strchr(ip, ':') != nullptr ? fmt::format("[{}]:{}", ip, port) : fmt::format("{}:{}", ip, port);
+    const bool v6 = std::strchr(ip, ':') != nullptr;
+    std::string& address = wire.remote_address;
+    address.reserve(std::strlen(ip) + 8);
+    if (v6) address.push_back('[');
+    address.append(ip);
+    if (v6) address.push_back(']');
+    address.append(1, ':').append(std::to_string(port));
   }
   long new_connections = 0;
   curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &new_connections);
@@ -520,7 +529,7 @@ void TransferEngine::close() {
   // What is still watched now is parked: idle connections, which
   // curl_multi_cleanup closes without calling on_close_socket.
   while (!watched_.empty()) unwatch(watched_.begin()->first);
-  for (CURL* easy : spare_handles_) curl_easy_cleanup(easy);
+  for (SpareHandle& spare : spare_handles_) curl_easy_cleanup(spare.easy);
   spare_handles_.clear();
   if (multi_ != nullptr) {
     curl_multi_cleanup(multi_);
@@ -716,10 +725,15 @@ void TransferEngine::start(Submission submission) {
     // Derived from the call, the step and this execution's nonce (the
     // client's random prefix and the request id): never shared by two
     // executions, the same on every copy of one. The id stays readable.
-    const std::string digest =
-        sha256_hex(fmt::format("{}\n{}\n{}\n{}", key_prefix_, transfer->call_sid, step.label, transfer->id));
-    extra_headers.push_back(
-        fmt::format("Idempotency-Key: {}-{}", std::string_view(digest).substr(0, 32), transfer->id));
+    const std::string id = std::to_string(transfer->id);
+    std::string material;
+    material.reserve(key_prefix_.size() + transfer->call_sid.size() + step.label.size() + id.size() + 3);
+    material.append(key_prefix_).append(1, '\n').append(transfer->call_sid).append(1, '\n');
+    material.append(step.label).append(1, '\n').append(id);
+    const std::string digest = sha256_hex(material);
+    std::string header = "Idempotency-Key: ";
+    header.append(std::string_view(digest).substr(0, 32)).append(1, '-').append(id);
+    extra_headers.push_back(std::move(header));
   }
   if (send_traceparent_) {
     extra_headers.push_back("traceparent: " +
@@ -859,14 +873,14 @@ std::optional<std::string> TransferEngine::launch_leg(Transfer& transfer, Leg& l
   const auto fail = [](std::string detail) { return std::optional<std::string>(std::move(detail)); };
 
   CURL* easy = leg.easy;  // a retry reuses its handle
-  if (easy != nullptr) {
+  if (easy == nullptr) {
+    easy = take_spare(transfer, leg, leg.configured);
+  } else if (!leg.configured) {
     curl_easy_reset(easy);
-  } else if (!spare_handles_.empty()) {
-    easy = spare_handles_.back();
-    spare_handles_.pop_back();
-    curl_easy_reset(easy);
-  } else {
+  }
+  if (easy == nullptr) {
     easy = curl_easy_init();
+    leg.configured = false;
   }
   if (easy == nullptr) return fail("curl_easy_init failed");
   leg.easy = easy;
@@ -891,10 +905,55 @@ std::optional<std::string> TransferEngine::launch_leg(Transfer& transfer, Leg& l
     }
   }
 
+  if (!leg.configured) {
+    configure_for_step(easy, step, leg);
+    leg.configured = true;
+  }
+  // What differs from one request to the next of the same step.
   const auto remaining =
       std::chrono::ceil<std::chrono::milliseconds>(transfer.deadline->first - Clock::now());
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &leg);
   curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &leg);
+  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, leg.headers);
+  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &leg);
+  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &leg);
+  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, leg.error);
+  // StepOptions::connect_timeout and read_timeout limit each attempt; where
+  // they reach past the deadline, our timer ends it and libcurl's is a backstop.
+  const std::chrono::milliseconds connect_timeout = step.options.connect_timeout;
+  const std::chrono::milliseconds attempt_limit = connect_timeout + step.options.read_timeout;
+  // 0 is libcurl's default, which the deadline's backstop below bounds.
+  curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                   connect_timeout.count() > 0 && connect_timeout < remaining
+                       ? static_cast<long>(connect_timeout.count())
+                       : 0L);
+  leg.attempt_limited = step.options.read_timeout.count() > 0 && attempt_limit < remaining;
+  curl_easy_setopt(
+      easy, CURLOPT_TIMEOUT_MS,
+      static_cast<long>(leg.attempt_limited ? attempt_limit.count() : (remaining + kCurlBackstop).count()));
+  if (request.method == Method::post) {
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.c_str());
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+  } else {
+    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+  }
+
+  if (const CURLMcode rc = curl_multi_add_handle(multi_, easy); rc != CURLM_OK) {
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, nullptr);
+    return fail(fmt::format("curl_multi_add_handle failed: {}", curl_multi_strerror(rc)));
+  }
+  leg.running = true;
+  ++running_;
+  if (max_per_origin_ != 0) ++origin_slots_[leg.origin()].running;
+  return std::nullopt;
+}
+
+// Sets every option that is the same for each request of `step` to the
+// leg's endpoint, on a handle fresh or reset. Pointers into a leg are per
+// request: launch_leg sets those.
+void TransferEngine::configure_for_step(CURL* easy, const StepData& step, const Leg& leg) {
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
   // The threaded resolver runs getaddrinfo() on a thread of its own, which
   // cannot be interrupted. Removing a handle whose lookup still runs (a
@@ -929,7 +988,6 @@ std::optional<std::string> TransferEngine::launch_leg(Transfer& transfer, Leg& l
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
   }
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &Leg::on_open_socket);
-  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &leg);
   // The loop hears watch_socket(fd, none) before any socket is closed.
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &TransferEngine::on_close_socket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
@@ -956,40 +1014,9 @@ std::optional<std::string> TransferEngine::launch_leg(Transfer& transfer, Leg& l
     curl_easy_setopt(easy, CURLOPT_PINNEDPUBLICKEY, tls.pinned_public_key.c_str());
   }
   curl_easy_setopt(easy, CURLOPT_USERAGENT, user_agent_.c_str());
-  curl_easy_setopt(easy, CURLOPT_HTTPHEADER, leg.headers);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Leg::on_write);
-  curl_easy_setopt(easy, CURLOPT_WRITEDATA, &leg);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Leg::on_header);
-  curl_easy_setopt(easy, CURLOPT_HEADERDATA, &leg);
-  curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, leg.error);
   curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(step.options.max_answer_bytes));
-  // StepOptions::connect_timeout and read_timeout limit each attempt; where
-  // they reach past the deadline, our timer ends it and libcurl's is a backstop.
-  const std::chrono::milliseconds connect_timeout = step.options.connect_timeout;
-  const std::chrono::milliseconds attempt_limit = connect_timeout + step.options.read_timeout;
-  if (connect_timeout.count() > 0 && connect_timeout < remaining) {
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout.count()));
-  }
-  leg.attempt_limited = step.options.read_timeout.count() > 0 && attempt_limit < remaining;
-  curl_easy_setopt(
-      easy, CURLOPT_TIMEOUT_MS,
-      static_cast<long>(leg.attempt_limited ? attempt_limit.count() : (remaining + kCurlBackstop).count()));
-  if (request.method == Method::post) {
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-  } else {
-    curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-  }
-
-  if (const CURLMcode rc = curl_multi_add_handle(multi_, easy); rc != CURLM_OK) {
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, nullptr);
-    return fail(fmt::format("curl_multi_add_handle failed: {}", curl_multi_strerror(rc)));
-  }
-  leg.running = true;
-  ++running_;
-  if (max_per_origin_ != 0) ++origin_slots_[leg.origin()].running;
-  return std::nullopt;
 }
 
 void TransferEngine::launch_waiting(const std::string* freed_origin) {
@@ -1188,12 +1215,12 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
     finish(transfer, result);
   }
   defer_removals_ = false;
-  for (CURL* easy : deferred_removals_) {
-    curl_multi_remove_handle(multi_, easy);
+  for (SpareHandle& spare : deferred_removals_) {
+    curl_multi_remove_handle(multi_, spare.easy);
     if (spare_handles_.size() < kMaxSpareHandles) {
-      spare_handles_.push_back(easy);
+      spare_handles_.push_back(std::move(spare));
     } else {
-      curl_easy_cleanup(easy);
+      curl_easy_cleanup(spare.easy);
     }
   }
   deferred_removals_.clear();
@@ -1300,8 +1327,10 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
   // Between attempts, what the last one measured.
   Wire wire = owned->last_result ? owned->last_wire : Wire{};
   const bool was_running = leg.running;
+  // Routed once, for the attempt log and the outcome.
+  Outcome routed = owned->step.data().router.route(result);
   if (leg.running) {
-    wire = stop_leg(*owned, leg, result, now);
+    wire = stop_leg(*owned, leg, result, now, &routed);
   } else {
     judge_origin(leg, result);  // admitted and never sent: no verdict
   }
@@ -1310,7 +1339,7 @@ void TransferEngine::finish(Transfer& transfer, const HttpResult& result) {
       std::chrono::duration_cast<std::chrono::microseconds>(owned->launched.value_or(now) - owned->started);
   if (owned->background) background_.fetch_sub(1, std::memory_order_relaxed);
   const std::string freed_origin = was_running ? leg.origin() : std::string();
-  complete(*owned, result, &wire);
+  complete(*owned, result, &wire, &routed);
   release(std::move(owned));
   launch_waiting(freed_origin.empty() ? nullptr : &freed_origin);
   if (!freed_by_hedge.empty() && freed_by_hedge != freed_origin) launch_waiting(&freed_by_hedge);
@@ -1378,6 +1407,7 @@ bool TransferEngine::try_again(Transfer& transfer, const HttpResult& result) {
 void TransferEngine::switch_to_fallback(Transfer& transfer) {
   Leg& leg = *transfer.leg;
   leg.endpoint = Endpoint::fallback;
+  leg.configured = false;  // its handle was set up for the primary
   leg.request = std::move(*transfer.fallback_request);
   transfer.fallback_request.reset();
   leg.retries_done = 0;
@@ -1425,17 +1455,19 @@ void TransferEngine::start_hedge(Transfer& transfer, Clock::time_point now) {
 
 // Takes a running leg out of libcurl: records its attempt, tells its
 // origin's breaker and frees its slot. Returns what its wire measured.
-Wire TransferEngine::stop_leg(Transfer& transfer, Leg& leg, const HttpResult& result, Clock::time_point now) {
+Wire TransferEngine::stop_leg(Transfer& transfer, Leg& leg, const HttpResult& result, Clock::time_point now,
+                              const Outcome* routed) {
   Wire wire;
   read_wire(leg.easy, wire);
   if (result.transport == Transport::timed_out || result.transport == Transport::cancelled) {
     // Ended by our timer or the engine: libcurl's clock stopped at its last event.
     wire.timings.transfer = std::chrono::duration_cast<std::chrono::microseconds>(now - leg.attempt_started);
   }
-  record_attempt(transfer, leg, result, now);
+  record_attempt(transfer, leg, result, now, routed);
   judge_origin(leg, result);
   if (defer_removals_) {
-    deferred_removals_.push_back(leg.easy);  // removed, then kept, by expire_deadlines()
+    // Removed, then kept, by expire_deadlines().
+    deferred_removals_.push_back(spare_of(leg.easy, transfer, leg));
     leg.easy = nullptr;
   } else {
     curl_multi_remove_handle(multi_, leg.easy);
@@ -1455,8 +1487,9 @@ void TransferEngine::end_attempt(Transfer& transfer, Leg& leg, const HttpResult&
   launch_waiting(&freed);
 }
 
+// `routed` is `result` routed already, if the caller has it.
 void TransferEngine::record_attempt(Transfer& transfer, const Leg& leg, const HttpResult& result,
-                                    Clock::time_point now) {
+                                    Clock::time_point now, const Outcome* routed) {
   Attempt attempt;
   attempt.endpoint = leg.endpoint;
   attempt.hedged = leg.hedged;
@@ -1465,9 +1498,14 @@ void TransferEngine::record_attempt(Transfer& transfer, const Leg& leg, const Ht
       std::chrono::duration_cast<std::chrono::microseconds>(leg.attempt_started - transfer.started);
   attempt.elapsed = std::chrono::duration_cast<std::chrono::microseconds>(now - leg.attempt_started);
   attempt.http_status = result.status;
-  const Outcome routed = transfer.step.data().router.route(result);
-  attempt.error = routed.error;
-  attempt.reason = routed.reason;
+  if (routed != nullptr) {
+    attempt.error = routed->error;
+    attempt.reason = routed->reason;
+  } else {
+    Outcome own = transfer.step.data().router.route(result);
+    attempt.error = own.error;
+    attempt.reason = std::move(own.reason);
+  }
   transfer.attempt_log.push_back(std::move(attempt));
 }
 
@@ -1565,16 +1603,52 @@ void TransferEngine::release(std::unique_ptr<Transfer> transfer) {
 void TransferEngine::recycle(Leg& leg) {
   if (leg.easy == nullptr) return;
   if (spare_handles_.size() < kMaxSpareHandles) {
-    spare_handles_.push_back(leg.easy);
+    spare_handles_.push_back(spare_of(leg.easy, *leg.transfer, leg));
   } else {
     curl_easy_cleanup(leg.easy);
   }
   leg.easy = nullptr;
 }
 
-void TransferEngine::complete(Transfer& transfer, HttpResult result, const Wire* wire) {
+TransferEngine::SpareHandle TransferEngine::spare_of(CURL* easy, const Transfer& transfer,
+                                                     const Leg& leg) const {
+  SpareHandle spare;
+  spare.easy = easy;
+  if (leg.configured) {
+    spare.step = transfer.step;
+    spare.endpoint = leg.endpoint;
+  }
+  return spare;
+}
+
+// A spare handle configured as `leg` left it, for the next request of its
+// step and endpoint; else any spare, reset, or none.
+CURL* TransferEngine::take_spare(const Transfer& transfer, const Leg& leg, bool& configured) {
+  configured = false;
+  if (spare_handles_.empty()) return nullptr;
+  const StepData* step = &transfer.step.data();
+  // The most recently kept first: a handful of steps share the spares.
+  const std::size_t look = std::min<std::size_t>(spare_handles_.size(), kSpareMatchWindow);
+  auto chosen = spare_handles_.end() - 1;
+  for (auto it = spare_handles_.end(); it != spare_handles_.end() - static_cast<std::ptrdiff_t>(look);) {
+    --it;
+    if (it->step && &it->step->data() == step && it->endpoint == leg.endpoint) {
+      chosen = it;
+      configured = true;
+      break;
+    }
+  }
+  CURL* easy = chosen->easy;
+  if (chosen != spare_handles_.end() - 1) *chosen = std::move(spare_handles_.back());
+  spare_handles_.pop_back();
+  if (!configured) curl_easy_reset(easy);
+  return easy;
+}
+
+// `routed`, when given, is `result` routed already; it is moved from.
+void TransferEngine::complete(Transfer& transfer, HttpResult result, const Wire* wire, Outcome* routed) {
   const StepData& data = transfer.step.data();
-  Outcome outcome = data.router.route(result);
+  Outcome outcome = routed != nullptr ? std::move(*routed) : data.router.route(result);
   if (result.error == Errc::background_full) {
     // A fire-and-forget call goes on whatever becomes of its request.
     outcome.route = Route::default_next;

@@ -128,6 +128,18 @@ class TransferEngine {
     bool parked = false;
   };
 
+  // An easy handle out of libcurl, kept for a later request. One that last
+  // ran a request of `step` towards `endpoint` still holds every option
+  // that step sets: the next request of the same step and endpoint sets
+  // only its own (launch_leg), skipping curl_easy_reset and some thirty
+  // options (bench/README.md). `step` keeps that configuration alive, so
+  // its address cannot name another step's while the handle waits.
+  struct SpareHandle {
+    CURL* easy = nullptr;
+    std::optional<StepConfig> step;  // empty: reset before use
+    Endpoint endpoint = Endpoint::none;
+  };
+
   static int on_curl_socket(CURL* easy, int fd, int what, void* self, void* socket_data);
   static int on_curl_timer(CURLM* multi, long timeout_ms, void* self);
   static int on_close_socket(void* self, curl_socket_t fd);
@@ -158,19 +170,24 @@ class TransferEngine {
   void rearm_timer();
   std::string timeout_detail(const Transfer& transfer) const;
   void finish(Transfer& transfer, const HttpResult& result);
-  void complete(Transfer& transfer, HttpResult result, const Wire* wire = nullptr);
+  void complete(Transfer& transfer, HttpResult result, const Wire* wire = nullptr, Outcome* routed = nullptr);
   void log_outcome(const Transfer& transfer, const Outcome& outcome);
   void judge_origin(Leg& leg, const HttpResult& result);
   bool try_again(Transfer& transfer, const HttpResult& result);
   void end_attempt(Transfer& transfer, Leg& leg, const HttpResult& result);
-  Wire stop_leg(Transfer& transfer, Leg& leg, const HttpResult& result, Clock::time_point now);
-  void record_attempt(Transfer& transfer, const Leg& leg, const HttpResult& result, Clock::time_point now);
+  Wire stop_leg(Transfer& transfer, Leg& leg, const HttpResult& result, Clock::time_point now,
+                const Outcome* routed = nullptr);
+  void record_attempt(Transfer& transfer, const Leg& leg, const HttpResult& result, Clock::time_point now,
+                      const Outcome* routed = nullptr);
   void switch_to_fallback(Transfer& transfer);
   void start_hedge(Transfer& transfer, Clock::time_point now);
   std::chrono::milliseconds backoff(int retry);
   void fire_attempt_timers(Clock::time_point now);
   void release(std::unique_ptr<Transfer> transfer);
   void recycle(Leg& leg);
+  SpareHandle spare_of(CURL* easy, const Transfer& transfer, const Leg& leg) const;
+  void configure_for_step(CURL* easy, const StepData& step, const Leg& leg);
+  CURL* take_spare(const Transfer& transfer, const Leg& leg, bool& configured);
   std::string now_iso8601() const;
 
   std::shared_ptr<spdlog::logger> logger_;
@@ -214,10 +231,10 @@ class TransferEngine {
   std::minstd_rand jitter_;                                   // backoff jitter; loop thread
   std::optional<Clock::time_point> curl_due_;
   std::optional<Clock::time_point> armed_;
-  std::vector<CURL*> spare_handles_;
-  bool defer_removals_ = false;           // expire_deadlines() removes handles after the outcomes
-  std::vector<CURL*> deferred_removals_;  // those handles
-  std::deque<std::uint64_t> waiting_;     // ids queued for a slot, oldest first
+  std::vector<SpareHandle> spare_handles_;
+  bool defer_removals_ = false;                 // expire_deadlines() removes handles after the outcomes
+  std::vector<SpareHandle> deferred_removals_;  // those handles
+  std::deque<std::uint64_t> waiting_;           // ids queued for a slot, oldest first
   struct OriginSlots {
     std::size_t running = 0;
     std::deque<std::uint64_t> waiting;  // ids queued behind max_per_origin, oldest first
