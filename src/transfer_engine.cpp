@@ -531,6 +531,8 @@ void TransferEngine::close() {
   while (!watched_.empty()) unwatch(watched_.begin()->first);
   for (SpareHandle& spare : spare_handles_) curl_easy_cleanup(spare.easy);
   spare_handles_.clear();
+  connections_.clear();
+  origin_connections_.clear();
   if (multi_ != nullptr) {
     curl_multi_cleanup(multi_);
     multi_ = nullptr;
@@ -919,6 +921,12 @@ std::optional<std::string> TransferEngine::launch_leg(Transfer& transfer, Leg& l
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &leg);
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, &leg);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, leg.error);
+  // Over HTTP/1.1 a connection serves one request at a time: with none of
+  // the origin's idle, this request needs a new one (OriginConnections).
+  // Over https, HTTP/2 may share a busy connection: libcurl looks.
+  const bool may_multiplex =
+      step.options.http_version != HttpVersion::http1_1 && leg.origin().rfind("https://", 0) == 0;
+  curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, may_multiplex || has_idle_connection(leg.origin()) ? 0L : 1L);
   // StepOptions::connect_timeout and read_timeout limit each attempt; where
   // they reach past the deadline, our timer ends it and libcurl's is a backstop.
   const std::chrono::milliseconds connect_timeout = step.options.connect_timeout;
@@ -1466,7 +1474,8 @@ Wire TransferEngine::stop_leg(Transfer& transfer, Leg& leg, const HttpResult& re
   record_attempt(transfer, leg, result, now, routed);
   judge_origin(leg, result);
   if (defer_removals_) {
-    // Removed, then kept, by expire_deadlines().
+    // Removed, then kept, by expire_deadlines(), when this leg is gone.
+    curl_easy_setopt(leg.easy, CURLOPT_PRIVATE, nullptr);
     deferred_removals_.push_back(spare_of(leg.easy, transfer, leg));
     leg.easy = nullptr;
   } else {
@@ -1896,20 +1905,77 @@ void TransferEngine::shut_down() {
   curl_due_.reset();
 }
 
-int TransferEngine::on_curl_socket(CURL* /*easy*/, int fd, int what, void* self, void* /*socket_data*/) {
+int TransferEngine::on_curl_socket(CURL* easy, int fd, int what, void* self, void* /*socket_data*/) {
   auto& engine = *static_cast<TransferEngine*>(self);
   switch (what) {
-    case CURL_POLL_IN: engine.watch(fd, SocketInterest::read); break;
-    case CURL_POLL_OUT: engine.watch(fd, SocketInterest::write); break;
-    case CURL_POLL_INOUT: engine.watch(fd, SocketInterest::read_write); break;
-    default: engine.park(fd); break;
+    case CURL_POLL_IN:
+      engine.connection_busy(easy, fd, true);
+      engine.watch(fd, SocketInterest::read);
+      break;
+    case CURL_POLL_OUT:
+      engine.connection_busy(easy, fd, false);
+      engine.watch(fd, SocketInterest::write);
+      break;
+    case CURL_POLL_INOUT:
+      engine.connection_busy(easy, fd, true);
+      engine.watch(fd, SocketInterest::read_write);
+      break;
+    default:
+      engine.connection_idle(fd);
+      engine.park(fd);
+      break;
   }
   return 0;
 }
 
 int TransferEngine::on_close_socket(void* self, curl_socket_t fd) {
-  static_cast<TransferEngine*>(self)->unwatch(fd);
+  auto& engine = *static_cast<TransferEngine*>(self);
+  engine.connection_gone(fd);
+  engine.unwatch(fd);
   return ::close(fd);
+}
+
+// See OriginConnections. A socket libcurl reads from has connected (a
+// connecting one is only written to); one known already is busy again.
+void TransferEngine::connection_busy(CURL* easy, int fd, bool reading) {
+  const auto found = connections_.find(fd);
+  if (found != connections_.end()) {
+    if (found->second.idle) {
+      found->second.idle = false;
+      --origin_connections_[found->second.origin].idle;
+    }
+    return;
+  }
+  if (!reading) return;
+  Leg* leg = nullptr;
+  curl_easy_getinfo(easy, CURLINFO_PRIVATE, reinterpret_cast<char**>(&leg));
+  if (leg == nullptr) return;
+  ++origin_connections_[leg->origin()].open;
+  connections_.emplace(fd, KnownConnection{leg->origin(), false});
+}
+
+void TransferEngine::connection_idle(int fd) {
+  const auto found = connections_.find(fd);
+  if (found == connections_.end() || found->second.idle) return;
+  found->second.idle = true;
+  ++origin_connections_[found->second.origin].idle;
+}
+
+// Closed, or its number now names a new socket (closed without notice).
+void TransferEngine::connection_gone(int fd) {
+  const auto found = connections_.find(fd);
+  if (found == connections_.end()) return;
+  const auto origin = origin_connections_.find(found->second.origin);
+  if (origin != origin_connections_.end()) {
+    if (found->second.idle) --origin->second.idle;
+    if (--origin->second.open == 0) origin_connections_.erase(origin);
+  }
+  connections_.erase(found);
+}
+
+bool TransferEngine::has_idle_connection(const std::string& origin) const {
+  const auto found = origin_connections_.find(origin);
+  return found != origin_connections_.end() && found->second.idle > 0;
 }
 
 // libcurl 7.88 to 8.1 close a socket whose connect has not completed (a
@@ -1942,7 +2008,9 @@ void TransferEngine::watch(int fd, SocketInterest interest) {
   bool changed = true;
   if (found == watched_.end()) {
     int loop_fd = fd;
-    if (!reads) {
+    // epoll (ThreadDriver) forgets a closed fd by itself: no duplicate, and
+    // none of the four system calls that make and retire one.
+    if (!reads && (hooks_ == nullptr || !hooks_->tolerates_closed_fds())) {
       // If no descriptor is left for a duplicate, the loop watches fd itself.
       const int duplicate = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
       if (duplicate >= 0) loop_fd = duplicate;
@@ -1991,6 +2059,7 @@ void TransferEngine::park(int fd) {
 }
 
 void TransferEngine::adopt_new_socket(int fd) {
+  connection_gone(fd);  // the connection that had this number is closed
   const auto found = watched_.find(fd);
   if (found == watched_.end()) return;
   // The number is still watched: libcurl closed that socket without notice,

@@ -151,6 +151,10 @@ class TransferEngine {
   void watch(int fd, SocketInterest interest);
   void unwatch(int fd);
   void park(int fd);
+  void connection_busy(CURL* easy, int fd, bool reading);
+  void connection_idle(int fd);
+  void connection_gone(int fd);
+  bool has_idle_connection(const std::string& origin) const;
   void adopt_new_socket(int fd);
 
   void drain_commands();
@@ -231,6 +235,25 @@ class TransferEngine {
   std::minstd_rand jitter_;                                   // backoff jitter; loop thread
   std::optional<Clock::time_point> curl_due_;
   std::optional<Clock::time_point> armed_;
+  // The connections libcurl holds open, by origin, as its socket callbacks
+  // show them: a socket it reads from is connected; one it no longer needs
+  // (CURL_POLL_REMOVE) waits idle in its cache until it reads again or
+  // closes. A request to an origin with no idle connection is sent on a new
+  // one at once (CURLOPT_FRESH_CONNECT): libcurl 7.88 would otherwise walk
+  // every connection it has to that host, in use or not, before opening one
+  // (ConnectionExists in lib/url.c), which makes a burst of n requests cost
+  // n * n / 2 steps. A miscount costs a walk or a connection, never a wrong
+  // answer.
+  struct OriginConnections {
+    std::size_t open = 0;
+    std::size_t idle = 0;
+  };
+  struct KnownConnection {
+    std::string origin;
+    bool idle = false;
+  };
+  std::unordered_map<std::string, OriginConnections> origin_connections_;
+  std::unordered_map<int, KnownConnection> connections_;  // by libcurl's fd
   std::vector<SpareHandle> spare_handles_;
   bool defer_removals_ = false;                 // expire_deadlines() removes handles after the outcomes
   std::vector<SpareHandle> deferred_removals_;  // those handles
