@@ -14,6 +14,8 @@
 //     its cache, so a request on it costs no epoll_ctl; the sockets libcurl
 //     opens and closes for connections pass through CURLOPT_OPENSOCKETFUNCTION
 //     and CURLOPT_CLOSESOCKETFUNCTION, so the loop knows each one's life;
+//   - no proxy (CURLOPT_PROXY and CURLOPT_NOPROXY ""), so no environment
+//     lookups per request;
 //   - CURLMOPT_MAXCONNECTS = C, as the naive loop.
 //
 // Usage: floor_curl --url URL [--method get|post] [--concurrency C] [--warmup S] [--duration S]
@@ -155,6 +157,10 @@ void prepare(Transfer& transfer, Loop& loop, const bench::Args& args) {
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &transfer);
   curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 15000L);
   curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  // No proxy, said outright: libcurl then reads no proxy variables from the
+  // environment for each request (the library sets CURLOPT_PROXY "" too).
+  curl_easy_setopt(easy, CURLOPT_PROXY, "");
+  curl_easy_setopt(easy, CURLOPT_NOPROXY, "");
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket);
   curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &loop);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
