@@ -11,9 +11,13 @@
 //     curl_easy_reset or curl_easy_cleanup per request; only the URL (GET) or
 //     the body (POST) is set again;
 //   - a kept-alive connection stays in epoll while libcurl holds it idle in
-//     its cache, so a request on it costs no epoll_ctl; the sockets libcurl
-//     opens and closes for connections pass through CURLOPT_OPENSOCKETFUNCTION
-//     and CURLOPT_CLOSESOCKETFUNCTION, so the loop knows each one's life;
+//     its cache, so a request on it costs no epoll_ctl. libcurl mostly does
+//     this itself (a reused connection's socket keeps its entry, and the
+//     socket callback hears again only of a change); for the transfers where
+//     it does say CURL_POLL_REMOVE, the loop leaves a connection's socket
+//     registered all the same. The sockets libcurl opens and closes for
+//     connections pass through CURLOPT_OPENSOCKETFUNCTION and
+//     CURLOPT_CLOSESOCKETFUNCTION, so the loop knows each one's life;
 //   - no proxy (CURLOPT_PROXY and CURLOPT_NOPROXY ""), so no environment
 //     lookups per request;
 //   - CURLMOPT_MAXCONNECTS = C, as the naive loop.
