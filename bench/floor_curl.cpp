@@ -42,6 +42,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -165,10 +166,13 @@ void prepare(Transfer& transfer, Loop& loop, const bench::Args& args) {
   transfer.easy = curl_easy_init();
   CURL* easy = transfer.easy;
   transfer.url = curl_url();
-  curl_url_set(transfer.url, CURLUPART_URL, args.url.c_str(), 0);
-  curl_easy_setopt(easy, CURLOPT_CURLU, transfer.url);
   char* path = nullptr;
-  curl_url_get(transfer.url, CURLUPART_PATH, &path, 0);
+  if (curl_url_set(transfer.url, CURLUPART_URL, args.url.c_str(), 0) != CURLUE_OK ||
+      curl_url_get(transfer.url, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+    std::fprintf(stderr, "floor: not a URL: %s\n", args.url.c_str());
+    std::exit(2);
+  }
+  curl_easy_setopt(easy, CURLOPT_CURLU, transfer.url);
   transfer.path = path;
   curl_free(path);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
