@@ -9,7 +9,8 @@
   report.py table RESULTS.jsonl
       Reads every `RESULT` line of the throughput runs and prints one table of
       medians over the repetitions, with each figure as a ratio to the naive
-      libcurl loop and to wrk measured in the same run.
+      libcurl loop and to wrk measured in the same run (the floor, the leanest
+      libcurl client, is a row like the others).
 """
 
 import argparse
@@ -106,7 +107,7 @@ def run_wrk(args):
     print("RESULT " + json.dumps(result, separators=(",", ":")), flush=True)
 
 
-CLIENTS = ["wrk", "naive", "passthru-thread", "passthru-uv"]
+CLIENTS = ["wrk", "naive", "floor", "passthru-thread", "passthru-uv"]
 
 
 def ratio(value, reference):
