@@ -40,6 +40,12 @@ constexpr std::size_t kMaxSpareHandles = 256;
 // configured for the step: beyond that, one is reset.
 constexpr std::size_t kSpareMatchWindow = 16;
 constexpr std::size_t kStartsPerTurn = 64;
+// Of those, how many may open a new connection: each costs libcurl's
+// connect, the kernel's handshake and fresh memory, 50 to 100 us, all inside
+// the one curl_multi_socket_action that starts them, while due deadlines wait.
+constexpr std::size_t kNewConnectionsPerTurn = 8;
+// expire_deadlines() looks at the clock again after this many removals.
+constexpr std::size_t kRemovalsBetweenClockReads = 8;
 // Backoff before retry n (0-based): equal jitter over kFirstBackoff * 2^n,
 // capped at kMaxBackoff: at least half of it, so retries are spaced.
 constexpr auto kFirstBackoff = std::chrono::milliseconds(50);
@@ -595,7 +601,8 @@ void TransferEngine::drain_commands() {
   // deadlines and sockets are served between slices: otherwise the first
   // requests' deadlines would wait for the last requests' connects.
   std::size_t budget = kStartsPerTurn;
-  while (budget > 0) {
+  new_connections_this_turn_ = 0;
+  while (budget > 0 && new_connections_this_turn_ < kNewConnectionsPerTurn) {
     if (draining_next_ == draining_.size()) {
       draining_.clear();
       draining_next_ = 0;
@@ -603,7 +610,9 @@ void TransferEngine::drain_commands() {
       draining_.swap(inbox_);
       if (draining_.empty()) return;
     }
-    for (; budget > 0 && draining_next_ < draining_.size(); --budget, ++draining_next_) {
+    for (; budget > 0 && new_connections_this_turn_ < kNewConnectionsPerTurn &&
+           draining_next_ < draining_.size();
+         --budget, ++draining_next_) {
       Command& command = draining_[draining_next_];
       if (command.submission) {
         start(std::move(*command.submission));
@@ -926,7 +935,9 @@ std::optional<std::string> TransferEngine::launch_leg(Transfer& transfer, Leg& l
   // Over https, HTTP/2 may share a busy connection: libcurl looks.
   const bool may_multiplex =
       step.options.http_version != HttpVersion::http1_1 && leg.origin().rfind("https://", 0) == 0;
-  curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, may_multiplex || has_idle_connection(leg.origin()) ? 0L : 1L);
+  const bool fresh = !may_multiplex && !has_idle_connection(leg.origin());
+  curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+  if (fresh) ++new_connections_this_turn_;
   // StepOptions::connect_timeout and read_timeout limit each attempt; where
   // they reach past the deadline, our timer ends it and libcurl's is a backstop.
   const std::chrono::milliseconds connect_timeout = step.options.connect_timeout;
@@ -1213,17 +1224,23 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
   // the end of this function the handles stay in libcurl, unused: nothing
   // here drives a transfer.
   defer_removals_ = true;
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    const auto found = active_.find(deadlines_.begin()->second);
-    HttpResult result;
-    result.transport = Transport::timed_out;
-    result.error = Errc::timed_out;
-    Transfer& transfer = *found->second;
-    result.detail = timeout_detail(transfer);
-    finish(transfer, result);
-  }
-  defer_removals_ = false;
-  for (SpareHandle& spare : deferred_removals_) {
+  const auto expire_due = [this](Clock::time_point at) {
+    while (!deadlines_.empty() && deadlines_.begin()->first <= at) {
+      const auto found = active_.find(deadlines_.begin()->second);
+      HttpResult result;
+      result.transport = Transport::timed_out;
+      result.error = Errc::timed_out;
+      Transfer& transfer = *found->second;
+      result.detail = timeout_detail(transfer);
+      finish(transfer, result);
+    }
+  };
+  expire_due(now);
+  // Then the clean-up. A deadline that falls due meanwhile (the next
+  // millisecond's) is delivered between removals, not after all of them.
+  for (std::size_t i = 0; i < deferred_removals_.size(); ++i) {
+    if (i % kRemovalsBetweenClockReads == 0 && i > 0) expire_due(Clock::now());
+    SpareHandle spare = std::move(deferred_removals_[i]);  // expire_due() may grow the vector
     curl_multi_remove_handle(multi_, spare.easy);
     if (spare_handles_.size() < kMaxSpareHandles) {
       spare_handles_.push_back(std::move(spare));
@@ -1231,6 +1248,7 @@ void TransferEngine::expire_deadlines(Clock::time_point now) {
       curl_easy_cleanup(spare.easy);
     }
   }
+  defer_removals_ = false;
   deferred_removals_.clear();
 }
 

@@ -254,6 +254,7 @@ class TransferEngine {
   };
   std::unordered_map<std::string, OriginConnections> origin_connections_;
   std::unordered_map<int, KnownConnection> connections_;  // by libcurl's fd
+  std::size_t new_connections_this_turn_ = 0;             // drain_commands() slices by these
   std::vector<SpareHandle> spare_handles_;
   bool defer_removals_ = false;                 // expire_deadlines() removes handles after the outcomes
   std::vector<SpareHandle> deferred_removals_;  // those handles

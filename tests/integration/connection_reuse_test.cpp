@@ -47,12 +47,29 @@ TEST(ConnectionReuse, ABurstThenOneRequestThenABurstUsesTheSameConnections) {
   // all but 4 of the burst's connections, and the next burst reopen them.
   constexpr int kBurst = 32;
   TestHttpServer server;
-  server.reply("GET", "/crm", 200, "vip-connect");
+  // Each burst is answered once all of it has arrived, so it is all in
+  // flight at once and needs kBurst connections however fast the client
+  // opens them (a few per loop turn).
+  std::mutex mutex;
+  std::condition_variable arrivals;
+  std::size_t arrived = 0;
+  std::size_t release_at = 0;
+  server.on("GET", "/crm", [&](const httplib::Request&, httplib::Response& res) {
+    std::unique_lock<std::mutex> lock(mutex);
+    ++arrived;
+    arrivals.notify_all();
+    arrivals.wait_for(lock, 10s, [&] { return arrived >= release_at; });
+    res.set_content("vip-connect", "text/plain");
+  });
   LogCollector logs;
   TestClient client(passthru_test::quiet_options(logs));
-  const auto step = StepConfig::build(passthru_test::step_options(server.url("/crm"), 10s));
+  const auto step = StepConfig::build(passthru_test::step_options(server.url("/crm"), 20s));
   std::size_t expected = 0;
   const auto burst = [&](int n) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      release_at = arrived + static_cast<std::size_t>(n);
+    }
     OutcomeCollector collector;
     for (int i = 0; i < n; ++i) client.execute(step, passthru_test::sample_call(), collector.callback());
     expected += static_cast<std::size_t>(n);
@@ -62,7 +79,7 @@ TEST(ConnectionReuse, ABurstThenOneRequestThenABurstUsesTheSameConnections) {
   };
   burst(kBurst);
   const std::size_t connections = server.remote_ports().size();
-  EXPECT_LE(connections, static_cast<std::size_t>(kBurst));
+  EXPECT_EQ(connections, static_cast<std::size_t>(kBurst));
   for (int round = 0; round < 3; ++round) {
     burst(1);
     burst(kBurst);
