@@ -180,6 +180,7 @@ BuiltRequest build_for(const StepData& step, const std::string& base_url, const 
     request.url = base_url;
     if (signs) request.signed_url = signed_url;
     request.body = std::move(encoded);
+    request.implied_by_libcurl = request.headers.size();
     request.headers.emplace_back("Content-Type: application/x-www-form-urlencoded");
     // libcurl would otherwise ask for 100-continue on larger bodies and wait
     // a second for it: a second of silence on the caller's line.

@@ -25,6 +25,12 @@ struct BuiltRequest {
   std::string signed_url;            // url without user-info: what a signature covers (if signed)
   std::string body;                  // form body for POST, empty for GET
   std::vector<std::string> headers;  // "Name: value" lines, in order
+  // A POST's Content-Type and "Expect:" lines start here (else npos). libcurl
+  // sends that Content-Type itself for a CURLOPT_POSTFIELDS body and no
+  // Expect for one of at most 1 MiB, so they are listed (for the hooks and
+  // the tests) but not handed to it: it formats each custom header a byte
+  // at a time.
+  std::size_t implied_by_libcurl = std::string::npos;
 };
 
 /// Thrown when a call context cannot become a request (never for a step:

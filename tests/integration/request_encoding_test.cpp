@@ -89,6 +89,20 @@ TEST_F(RequestEncoding, GetMergesTheParametersIntoAnExistingQuery) {
   EXPECT_EQ(received.target, std::string("/crm?tenant=7&") + kSampleParams);
 }
 
+// A GET's request line is handed to libcurl whole (CURLOPT_REQUEST_TARGET):
+// the path must still be the one libcurl makes of the step's URL.
+TEST_F(RequestEncoding, GetSendsThePathAsLibcurlNormalisesIt) {
+  server_.reply("GET", "/crm/", 200, "vip-connect");
+  auto received = send(get_step("/app/../crm/./?tenant=7"));
+  EXPECT_EQ(received.target, std::string("/crm/?tenant=7&") + kSampleParams);
+}
+
+TEST_F(RequestEncoding, GetToAUrlWithoutAPathSendsSlash) {
+  server_.reply("GET", "/", 200, "vip-connect");
+  auto received = send(get_step(""));
+  EXPECT_EQ(received.target, std::string("/?") + kSampleParams);
+}
+
 TEST_F(RequestEncoding, GetDropsTheUrlFragment) {
   auto received = send(get_step("/crm#section"));
   EXPECT_EQ(received.target, std::string("/crm?") + kSampleParams);
