@@ -23,6 +23,9 @@ namespace {
 
 constexpr int kMaxEvents = 256;
 
+// The driver whose loop runs on this thread, if any.
+thread_local const ThreadDriver* running_here = nullptr;
+
 std::uint32_t epoll_events_for(SocketInterest interest) {
   switch (interest) {
     case SocketInterest::read: return EPOLLIN;
@@ -87,6 +90,13 @@ void ThreadDriver::watch_socket(int fd, SocketInterest interest) {
 void ThreadDriver::arm_timer(std::optional<Clock::time_point> when) { timer_ = when; }
 
 void ThreadDriver::wake() {
+  if (running_here == this) {
+    // On the driver thread, most often execute() from an outcome callback:
+    // the loop calls on_wake() at the end of this turn, after the other
+    // ready sockets, with no eventfd write and read in between.
+    woken_here_ = true;
+    return;
+  }
   const std::uint64_t one = 1;
   // EAGAIN means the counter is already non-zero: a wake-up is pending.
   [[maybe_unused]] const auto written = write(wake_fd_, &one, sizeof one);
@@ -103,9 +113,11 @@ int ThreadDriver::wait_timeout_ms() const {
 }
 
 void ThreadDriver::run() {
+  running_here = this;
   epoll_event events[kMaxEvents];
   while (!stopping_.load(std::memory_order_acquire)) {
-    const int ready = epoll_wait(epoll_fd_, events, kMaxEvents, wait_timeout_ms());
+    // A wake-up owed from the last turn: look at the sockets, do not sleep.
+    const int ready = epoll_wait(epoll_fd_, events, kMaxEvents, woken_here_ ? 0 : wait_timeout_ms());
     if (ready < 0 && errno != EINTR) {
       engine_->logger()->critical("epoll_wait failed: {}", std::strerror(errno));
       break;
@@ -126,10 +138,15 @@ void ThreadDriver::run() {
       engine_->on_socket(fd, mask);
     }
     if (timer_ && *timer_ <= Clock::now()) engine_->on_timer();
+    if (woken_here_) {
+      woken_here_ = false;
+      engine_->on_wake();
+    }
   }
   engine_->shut_down();
   engine_->close();
   engine_->attach(nullptr);
+  running_here = nullptr;
 }
 
 }  // namespace detail

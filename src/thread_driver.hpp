@@ -15,8 +15,10 @@ namespace detail {
 class TransferEngine;
 
 /// Runs `engine` on a thread of its own until stop(). Socket readiness comes
-/// from epoll, wake-ups from an eventfd, and the engine's single timer is
-/// the epoll_wait timeout, so an idle client sleeps in the kernel.
+/// from epoll, wake-ups from other threads from an eventfd, and the engine's
+/// single timer is the epoll_wait timeout, so an idle client sleeps in the
+/// kernel. A wake-up asked for on the driver thread itself (execute() from an
+/// outcome callback) is a flag the loop reads at the end of its turn.
 class ThreadDriver final : public Driver {
  public:
   explicit ThreadDriver(std::shared_ptr<TransferEngine> engine);
@@ -42,6 +44,7 @@ class ThreadDriver final : public Driver {
   int epoll_fd_ = -1;
   int wake_fd_ = -1;
   std::optional<Clock::time_point> timer_;
+  bool woken_here_ = false;  // driver thread only
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };

@@ -31,8 +31,8 @@ namespace passthru {
 inline namespace v0 {
 
 /// An EventLoop on a libuv loop: one uv_poll_t per socket number watched
-/// (stopped, not closed, between watches), one uv_timer_t, and a uv_async_t
-/// for wake().
+/// (stopped, not closed, between watches), one uv_timer_t, a uv_async_t for
+/// wake() from other threads and a uv_idle_t for wake() on the loop thread.
 ///
 /// Thread: construct, use and destroy it on the thread that runs `loop`
 /// (libuv loops belong to one thread); only wake(), that is execute() and
@@ -70,12 +70,17 @@ class UvEventLoop final : public EventLoop {
       close_handle(&timer->handle);
       throw std::runtime_error(std::string("passthru: uv_async_init: ") + uv_strerror(error));
     }
+    auto* idler = new Idler;
+    uv_idle_init(loop_, &idler->handle);  // cannot fail on Unix
     timer->handle.data = this;
     waker->handle.data = this;
-    // A wake-up alone keeps the loop alive only while it is owed (see wake()).
+    idler->handle.data = this;
+    // A wake-up from another thread cannot keep an idle loop alive (see
+    // wake()); one from the loop thread is an active idle handle, which does.
     uv_unref(reinterpret_cast<uv_handle_t*>(&waker->handle));
     timer_ = timer;
     waker_ = waker;
+    idler_ = idler;
   }
 
   ~UvEventLoop() override {
@@ -85,6 +90,7 @@ class UvEventLoop final : public EventLoop {
     for (auto& [fd, socket] : sockets_) close_handle(&socket->handle);
     close_handle(&timer_->handle);
     close_handle(&waker_->handle);
+    close_handle(&idler_->handle);
   }
 
   /// The libuv loop this adapter runs on.
@@ -127,10 +133,14 @@ class UvEventLoop final : public EventLoop {
   void cancel_timer() override { uv_timer_stop(&timer_->handle); }
 
   void wake() override {
-    // On the loop thread (execute() before uv_run(), or from a callback) the
-    // owed wake-up keeps the loop alive until woken() runs; uv_ref() may not
-    // be called from any other thread.
-    if (std::this_thread::get_id() == thread_) uv_ref(reinterpret_cast<uv_handle_t*>(&waker_->handle));
+    if (std::this_thread::get_id() == thread_) {
+      // On the loop thread (execute() from an outcome callback, or before
+      // uv_run()): the idle handle runs woken() on the loop's next turn,
+      // before it polls, and keeps the loop alive until then. No system
+      // call, where uv_async_send() costs an eventfd write and read.
+      uv_idle_start(&idler_->handle, &UvEventLoop::on_idle);  // no-op when started
+      return;
+    }
     // One uv_async_send() per woken(): libuv merges them anyway, this only
     // saves the system call of a burst of execute() calls.
     if (waker_->pending.exchange(true, std::memory_order_acq_rel)) return;
@@ -152,9 +162,12 @@ class UvEventLoop final : public EventLoop {
     uv_async_t handle;
     std::atomic<bool> pending{false};
   };
+  struct Idler {
+    uv_idle_t handle;
+  };
   // on_closed() finds each holder from its handle, the first member.
   static_assert(std::is_standard_layout_v<Socket> && std::is_standard_layout_v<Timer> &&
-                    std::is_standard_layout_v<Waker>,
+                    std::is_standard_layout_v<Waker> && std::is_standard_layout_v<Idler>,
                 "a handle's address is its holder's");
 
   template <typename Handle>
@@ -168,6 +181,7 @@ class UvEventLoop final : public EventLoop {
     if constexpr (std::is_same_v<Handle, uv_poll_t>) delete reinterpret_cast<Socket*>(handle);
     if constexpr (std::is_same_v<Handle, uv_timer_t>) delete reinterpret_cast<Timer*>(handle);
     if constexpr (std::is_same_v<Handle, uv_async_t>) delete reinterpret_cast<Waker*>(handle);
+    if constexpr (std::is_same_v<Handle, uv_idle_t>) delete reinterpret_cast<Idler*>(handle);
   }
 
   static int poll_events(Watch what) {
@@ -235,7 +249,14 @@ class UvEventLoop final : public EventLoop {
     if (self == nullptr) return;
     // Before woken(): a wake() from inside it asks for another turn.
     self->waker_->pending.exchange(false, std::memory_order_acq_rel);
-    uv_unref(reinterpret_cast<uv_handle_t*>(handle));
+    self->woken();
+  }
+
+  static void on_idle(uv_idle_t* handle) {
+    auto* self = static_cast<UvEventLoop*>(handle->data);
+    if (self == nullptr) return;
+    // Before woken(): a wake() from inside it asks for another turn.
+    uv_idle_stop(handle);
     self->woken();
   }
 
@@ -243,6 +264,7 @@ class UvEventLoop final : public EventLoop {
   std::thread::id thread_;
   Timer* timer_ = nullptr;
   Waker* waker_ = nullptr;
+  Idler* idler_ = nullptr;
   std::unordered_map<int, Socket*> sockets_;
 };
 
