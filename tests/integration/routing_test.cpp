@@ -218,6 +218,15 @@ TEST_F(RoutingEndToEnd, AnswerJustUnderTheCapIsRead) {
                      "vip-connect");
 }
 
+// The receive buffer is 1 KiB: an answer of many buffers is read whole, the
+// applet at its end included.
+TEST_F(RoutingEndToEnd, AnAnswerOfManyReceiveBuffersIsReadWhole) {
+  auto options = passthru_test::step_options(server_.url("/route"));
+  ASSERT_GT(options.max_answer_bytes, 60u * 1024);
+  expect_next_applet(answer_with(200, std::string(60 * 1024, ' ') + "vip-connect", "text/plain", options),
+                     "vip-connect");
+}
+
 // 3xx, 4xx and 5xx all route to on-error with the status in the outcome.
 class ErrorStatusEndToEnd : public RoutingEndToEnd, public ::testing::WithParamInterface<int> {};
 
