@@ -47,7 +47,10 @@ struct Ready {
 /// - watch_socket(fd, none) is always called before the library closes fd,
 ///   so an fd number reused later is a new socket to the loop.
 /// - wake() is called from any thread and must be thread-safe; several calls
-///   may be merged into one woken().
+///   may be merged into one woken(). Most come from the loop thread itself
+///   (execute() from an outcome callback, as a call flow moves on): there a
+///   flag the loop reads on its next turn beats a cross-thread wake-up's
+///   system calls (<passthru/uv.hpp> starts a uv_idle_t).
 /// - One timer: each arm_timer() replaces the previous one. A time in the
 ///   past means "as soon as possible". Firing late delays outcomes by as
 ///   much; firing early is harmless (the client re-arms).
