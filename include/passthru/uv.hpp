@@ -30,9 +30,9 @@
 namespace passthru {
 inline namespace v0 {
 
-/// An EventLoop on a libuv loop: one uv_poll_t per socket number watched
-/// (stopped, not closed, between watches), one uv_timer_t, a uv_async_t for
-/// wake() from other threads and a uv_idle_t for wake() on the loop thread.
+/// An EventLoop on a libuv loop: one uv_poll_t per watched socket, one
+/// uv_timer_t, a uv_async_t for wake() from other threads and a uv_idle_t
+/// for wake() on the loop thread.
 ///
 /// Thread: construct, use and destroy it on the thread that runs `loop`
 /// (libuv loops belong to one thread); only wake(), that is execute() and
@@ -99,16 +99,14 @@ class UvEventLoop final : public EventLoop {
   void watch_socket(int fd, Watch what) override {
     auto found = sockets_.find(fd);
     if (what == Watch::none) {
-      if (found == sockets_.end() || found->second->what == Watch::none) return;
-      // Stops polling at once (libcurl may close fd right after this
-      // returns). The stopped handle stays for the next socket with this
-      // number, most often the same kept-alive connection's next request:
-      // watching it again is one uv_poll_start, not a new handle (its
-      // uv_poll_init_socket, an ioctl, and a uv_close with its callback).
-      // libuv holds no state for a stopped handle's fd that a close could
-      // leave stale.
-      uv_poll_stop(&found->second->handle);
-      found->second->what = Watch::none;
+      if (found == sockets_.end()) return;
+      // Stops polling at once (libcurl closes fd right after this returns);
+      // the memory goes when the close callback runs. Closed, not stopped
+      // and kept for the number's next socket: closing a uv_poll_t takes its
+      // fd number out of epoll, and by then the number may be a socket of
+      // the engine's own on this loop.
+      close_handle(&found->second->handle);
+      sockets_.erase(found);
       return;
     }
     if (found == sockets_.end()) {
@@ -234,8 +232,7 @@ class UvEventLoop final : public EventLoop {
     // Still watched and stopped by libuv after an error: keep waiting for
     // what libcurl last asked for (its memory is valid until the close
     // callback, which runs later in this turn at the earliest).
-    if (handle->data != nullptr && socket->what != Watch::none &&
-        !uv_is_active(reinterpret_cast<uv_handle_t*>(handle))) {
+    if (handle->data != nullptr && !uv_is_active(reinterpret_cast<uv_handle_t*>(handle))) {
       uv_poll_start(handle, poll_events(socket->what), &UvEventLoop::on_socket);
     }
   }
